@@ -1,0 +1,1 @@
+//! Views of derived probes for the `explain` command.

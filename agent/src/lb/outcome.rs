@@ -1,0 +1,1 @@
+//! What one probe saw: data, not errors.

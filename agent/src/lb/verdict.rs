@@ -1,0 +1,1 @@
+//! Which probe outcomes each LB counts as success or failure.
