@@ -134,6 +134,9 @@ pub enum ProbePort {
     TrafficPort,
     /// A fixed port number.
     Number(u16),
+    /// The Service's `healthCheckNodePort` before Kubernetes has allocated it (a manifest that
+    /// was not applied yet); a number once it is known.
+    HealthCheckNodePort,
 }
 
 impl fmt::Display for ProbePort {
@@ -141,6 +144,7 @@ impl fmt::Display for ProbePort {
         match self {
             ProbePort::TrafficPort => f.write_str("traffic-port"),
             ProbePort::Number(n) => write!(f, "{n}"),
+            ProbePort::HealthCheckNodePort => f.write_str("health-check-node-port"),
         }
     }
 }
@@ -150,6 +154,7 @@ impl Serialize for ProbePort {
         match self {
             ProbePort::TrafficPort => s.serialize_str("traffic-port"),
             ProbePort::Number(n) => s.serialize_u16(*n),
+            ProbePort::HealthCheckNodePort => s.serialize_str("health-check-node-port"),
         }
     }
 }
