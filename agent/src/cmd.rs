@@ -1,0 +1,36 @@
+//! The command line: one module per subcommand.
+
+mod explain;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code for input the command cannot use (unreadable or malformed manifests, bad flags).
+pub const EXIT_BAD_INPUT: u8 = 2;
+/// Exit code for any other failure.
+pub const EXIT_FAILURE: ExitCode = ExitCode::FAILURE;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "probesim-agent",
+    version,
+    about = "Shows what a cloud load balancer's health probes see of a Kubernetes node's backends"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// What the cloud would configure for these manifests: LB rules and health probes, with
+    /// errors and warnings.
+    Explain(explain::ExplainArgs),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Explain(args) => explain::run(args),
+    }
+}

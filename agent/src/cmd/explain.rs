@@ -1,0 +1,210 @@
+//! `probesim-agent explain`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use probesim_agent::explain::{Explanation, cloud, compare, json, table};
+use probesim_agent::lb::aws::{AwsSettings, DefaultServiceController};
+use probesim_agent::lb::azure::{AzureSettings, CpaVersion, DEFAULT_AZURE_VERSION, ProbeMode, Sku};
+use probesim_agent::lb::{Objects, Settings};
+use probesim_agent::manifest;
+use probesim_agent::model::Cloud;
+
+use super::EXIT_BAD_INPUT;
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// Manifest files (YAML or JSON, multi-document, kubectl Lists); `-` reads standard input.
+    #[arg(short = 'f', long = "filename", value_name = "FILE", required = true)]
+    files: Vec<PathBuf>,
+    /// The cloud; by default inferred from the objects' annotations (Azure when there are none).
+    #[arg(long, env = "PROBESIM_CLOUD", value_enum)]
+    cloud: Option<CloudArg>,
+    /// Kubernetes minor version (`1.24`, the latest cloud-provider-azure patch of that line) or an
+    /// exact cloud-provider-azure version (`v1.23.5`).
+    #[arg(long, env = "PROBESIM_K8S_VERSION", value_name = "V", default_value_t = DEFAULT_AZURE_VERSION.to_string())]
+    k8s_version: String,
+    /// cloud-provider-azure's `clusterServiceLoadBalancerHealthProbeMode`.
+    #[arg(
+        long,
+        env = "PROBESIM_AZURE_PROBE_MODE",
+        value_enum,
+        default_value = "servicenodeport"
+    )]
+    azure_probe_mode: ProbeModeArg,
+    /// The Azure Load Balancer SKU (Basic has no Https probes).
+    #[arg(
+        long,
+        env = "PROBESIM_AZURE_SKU",
+        value_enum,
+        default_value = "standard"
+    )]
+    azure_sku: SkuArg,
+    /// Which AWS controller takes Services of type LoadBalancer that name none: the legacy
+    /// provider (CLB) or the AWS Load Balancer Controller's webhook (NLB).
+    #[arg(
+        long,
+        env = "PROBESIM_AWS_DEFAULT_SERVICE_CONTROLLER",
+        value_enum,
+        default_value = "legacy"
+    )]
+    aws_default_service_controller: AwsControllerArg,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "table")]
+    output: OutputArg,
+    /// Two versions to compare, e.g. `1.23,1.24`: what the upgrade changes and what to do.
+    #[arg(long, value_name = "V1,V2")]
+    compare: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum CloudArg {
+    Azure,
+    Aws,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ProbeModeArg {
+    Servicenodeport,
+    Shared,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum SkuArg {
+    Standard,
+    Basic,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum AwsControllerArg {
+    Legacy,
+    LoadBalancerController,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum OutputArg {
+    Table,
+    Json,
+}
+
+pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
+    let loaded = match manifest::load_paths(&args.files) {
+        Ok(loaded) => loaded,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return Ok(ExitCode::from(EXIT_BAD_INPUT));
+        }
+    };
+    let (settings, cloud_note) = match settings(&args, &loaded.objects) {
+        Ok(s) => s,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Ok(ExitCode::from(EXIT_BAD_INPUT));
+        }
+    };
+    let text = match &args.compare {
+        None => {
+            let explanation = Explanation::new(&loaded.objects, settings);
+            match args.output {
+                OutputArg::Json => {
+                    serde_json::to_string_pretty(&json::ExplainJson::new(&explanation))? + "\n"
+                }
+                OutputArg::Table => table::render(&explanation, cloud_note.as_deref()),
+            }
+        }
+        Some(spec) => {
+            let (v1, v2) = match parse_compare(spec) {
+                Ok(v) => v,
+                Err(message) => {
+                    eprintln!("error: --compare {spec:?}: {message}");
+                    return Ok(ExitCode::from(EXIT_BAD_INPUT));
+                }
+            };
+            let comparison = compare::compare(&loaded.objects, &settings, v1, v2);
+            match args.output {
+                OutputArg::Json => {
+                    serde_json::to_string_pretty(&compare_json(&comparison, v1, v2))? + "\n"
+                }
+                OutputArg::Table => {
+                    table::render_compare(&comparison, v1, v2, cloud_note.as_deref())
+                }
+            }
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()) {
+        // A closed pipe (`| head`) is the reader's choice, not a failure.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        other => other
+            .context("writing to standard output")
+            .map(|()| ExitCode::SUCCESS),
+    }
+}
+
+fn settings(args: &ExplainArgs, objects: &Objects) -> Result<(Settings, Option<String>), String> {
+    let version: CpaVersion = args
+        .k8s_version
+        .parse()
+        .map_err(|e| format!("--k8s-version: {e}"))?;
+    let (cloud, note) = match args.cloud {
+        Some(CloudArg::Azure) => (Cloud::Azure, None),
+        Some(CloudArg::Aws) => (Cloud::Aws, None),
+        None => {
+            let inferred = cloud::infer(objects)?;
+            (
+                inferred.cloud,
+                Some(format!("inferred: {}", inferred.reason)),
+            )
+        }
+    };
+    let azure = AzureSettings {
+        version,
+        probe_mode: match args.azure_probe_mode {
+            ProbeModeArg::Servicenodeport => ProbeMode::ServiceNodePort,
+            ProbeModeArg::Shared => ProbeMode::Shared,
+        },
+        sku: match args.azure_sku {
+            SkuArg::Standard => Sku::Standard,
+            SkuArg::Basic => Sku::Basic,
+        },
+    };
+    let aws = AwsSettings {
+        default_service_controller: match args.aws_default_service_controller {
+            AwsControllerArg::Legacy => DefaultServiceController::Legacy,
+            AwsControllerArg::LoadBalancerController => {
+                DefaultServiceController::LoadBalancerController
+            }
+        },
+    };
+    Ok((Settings { cloud, azure, aws }, note))
+}
+
+fn parse_compare(spec: &str) -> Result<(CpaVersion, CpaVersion), String> {
+    let (a, b) = spec
+        .split_once(',')
+        .ok_or("expected two versions separated by a comma, e.g. 1.23,1.24")?;
+    let parse = |s: &str| s.parse::<CpaVersion>().map_err(|e| e.to_string());
+    Ok((parse(a)?, parse(b)?))
+}
+
+#[derive(serde::Serialize)]
+struct CompareJson<'a> {
+    from: String,
+    to: String,
+    before: json::ExplainJson,
+    after: json::ExplainJson,
+    changes: &'a [compare::ObjectChange],
+}
+
+fn compare_json(c: &compare::Comparison, v1: CpaVersion, v2: CpaVersion) -> CompareJson<'_> {
+    CompareJson {
+        from: v1.to_string(),
+        to: v2.to_string(),
+        before: json::ExplainJson::new(&c.from),
+        after: json::ExplainJson::new(&c.to),
+        changes: &c.changes,
+    }
+}
