@@ -185,7 +185,7 @@ fn settings(args: &ExplainArgs, objects: &Objects) -> Result<(Settings, Option<S
 fn parse_compare(spec: &str) -> Result<(CpaVersion, CpaVersion), String> {
     let (a, b) = spec
         .split_once(',')
-        .ok_or("expected two versions separated by a comma, e.g. 1.23,1.24")?;
+        .ok_or("expected two versions separated by a comma, e.g. 1.23,1.24 or v1.23.5,1.24")?;
     let parse = |s: &str| s.parse::<CpaVersion>().map_err(|e| e.to_string());
     Ok((parse(a)?, parse(b)?))
 }
