@@ -11,5 +11,6 @@ pub mod explain;
 pub mod lb;
 pub mod manifest;
 pub mod model;
+pub mod netns;
 
 pub use error::{Error, Result};
