@@ -12,5 +12,6 @@ pub mod lb;
 pub mod manifest;
 pub mod model;
 pub mod netns;
+pub mod probe;
 
 pub use error::{Error, Result};

@@ -1,3 +1,8 @@
-//! probesim-lab: a simulated cluster in network namespaces and the scenario runner.
+//! probesim-lab: the product's own small cluster, for its tests and for reproducing load-balancer
+//! failures without a cloud account (design.md, "The lab").
 //!
-//! Empty until the lab is built; see design.md, "The lab".
+//! - [`backend`]: programmable pod backends: per-path HTTP status codes and delays, HTTPS with a
+//!   self-signed certificate, gRPC health answers, resets, black holes, and behaviour that changes
+//!   while they run.
+
+pub mod backend;

@@ -12,6 +12,7 @@ pub fn what(spec: &ProbeSpec) -> String {
     let path = spec.path.as_deref().unwrap_or("/");
     match spec.protocol {
         ProbeProtocol::Tcp => format!("TCP {port}"),
+        ProbeProtocol::Ssl => format!("SSL {port}"),
         ProbeProtocol::Http => format!("HTTP GET {path} {port}"),
         ProbeProtocol::Https => format!("HTTPS GET {path} {port}"),
         ProbeProtocol::Grpc => format!("gRPC {path} {port}"),

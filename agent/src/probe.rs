@@ -1,0 +1,76 @@
+//! Probers: one per protocol, each sending exactly what one LB checker sends and reporting what it
+//! saw ([`Outcome`]) with its timings. They know nothing of thresholds or states: that is
+//! [`crate::lb::verdict`] and [`crate::lb::health`].
+//!
+//! Every probe opens a fresh connection (the clouds never reuse one), runs against one deadline
+//! (the LB's timeout) shared by all its phases, and closes its connection before it returns.
+
+pub mod classify;
+pub mod grpc;
+pub mod http;
+pub mod tcp;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::lb::outcome::Outcome;
+use crate::model::{ProbeProtocol, WireDetails};
+
+/// At most this much of a response body is read before the connection is closed: enough to see
+/// a small health answer, never enough to matter at high probe rates.
+pub const MAX_BODY_BYTES: usize = 4 * 1024;
+
+/// What one probe sends, to where.
+#[derive(Clone, Debug)]
+pub struct ProbeRequest {
+    pub addr: SocketAddr,
+    pub protocol: ProbeProtocol,
+    /// HTTP path (or gRPC method path); ignored for TCP and SSL.
+    pub path: Arc<str>,
+    /// The LB's timeout for one probe.
+    pub timeout: Duration,
+    pub wire: Arc<WireDetails>,
+    /// gRPC over TLS (an HTTPS health check of a GRPC target group) rather than h2c.
+    pub grpc_tls: bool,
+    /// Local address to bind before connecting (a source address inside a namespace), if any.
+    pub bind: Option<SocketAddr>,
+}
+
+/// How long each phase of a probe took; a phase the probe did not reach is `None`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Timings {
+    pub connect: Option<Duration>,
+    pub tls: Option<Duration>,
+    /// From the start of the probe to the first byte of the response head.
+    pub first_byte: Option<Duration>,
+    /// The whole probe, including the close.
+    pub total: Duration,
+}
+
+/// What one probe saw, and when each phase ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Measurement {
+    pub outcome: Outcome,
+    pub timings: Timings,
+}
+
+/// Sends one probe and reports what it saw. Never fails: failures are outcomes.
+pub async fn probe(req: &ProbeRequest, tls: &tls::TlsConfigs) -> Measurement {
+    let start = Instant::now();
+    let deadline = start + req.timeout;
+    let mut timings = Timings::default();
+    let outcome = match req.protocol {
+        ProbeProtocol::Tcp => tcp::probe(req, deadline, &mut timings).await,
+        ProbeProtocol::Ssl => tls::probe_handshake(req, deadline, tls, &mut timings).await,
+        ProbeProtocol::Http | ProbeProtocol::Https => {
+            http::probe(req, deadline, tls, start, &mut timings).await
+        }
+        ProbeProtocol::Grpc => grpc::probe(req, deadline, tls, start, &mut timings).await,
+    };
+    timings.total = start.elapsed();
+    Measurement { outcome, timings }
+}
