@@ -229,7 +229,13 @@ mod tests {
             assert!(x.app_protocol && !x.force_tcp_without_path, "{s}");
             assert_eq!(x.default_http_path, "/", "{s}");
         }
-        let flag_edges: [(&str, fn(&AzureBehavior) -> bool, &[&str], &[&str]); 4] = [
+        type Edge = (
+            &'static str,
+            fn(&AzureBehavior) -> bool,
+            &'static [&'static str],
+            &'static [&'static str],
+        );
+        let flag_edges: [Edge; 4] = [
             (
                 "per-port protocol and rules",
                 |x| x.per_port_protocol_and_rules,
