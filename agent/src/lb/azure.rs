@@ -1,6 +1,7 @@
 //! cloud-provider-azure's derivation of LB rules and health probes from a Service
 //! (spec/azure-lb.md section 3).
 
+pub mod annotations;
 pub mod version;
 
 use k8s_openapi::api::core::v1::Service;
