@@ -4,6 +4,7 @@ mod errors;
 mod ha;
 mod local;
 mod per_port;
+mod props;
 mod s1;
 mod shared;
 mod timing;
