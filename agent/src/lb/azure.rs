@@ -280,7 +280,7 @@ impl Derivation<'_> {
                 unread.push((port_flag_key(p.port, PortFlag::NoProbeRule), SINCE));
             }
             if !self.b.interval_threshold_annotations {
-                const SINCE: &str = "v1.23.4 (Kubernetes 1.24)";
+                const SINCE: &str = "v1.23.4 (and Kubernetes 1.24)";
                 for param in [
                     ProbeParam::RequestPath,
                     ProbeParam::Interval,
@@ -291,7 +291,7 @@ impl Derivation<'_> {
             }
         }
         if !self.b.interval_threshold_annotations {
-            const SINCE: &str = "v1.23.4 (Kubernetes 1.24)";
+            const SINCE: &str = "v1.23.4 (and Kubernetes 1.24)";
             unread.push((annotations::PROBE_INTERVAL.to_owned(), SINCE));
             unread.push((annotations::PROBE_NUM_OF_PROBE.to_owned(), SINCE));
         }

@@ -327,7 +327,9 @@ impl Derivation<'_> {
                 ),
                 Source::Default => "the default".to_owned(),
             };
-            self.warn(warnings::tcp_until_upgrade(label, p.port, &asked_by));
+            self.warn(warnings::tcp_until_upgrade(
+                label, p.port, &asked_by, protocol,
+            ));
             return (ProbeProtocol::Tcp, None);
         }
         let path = match annotated {

@@ -50,11 +50,17 @@ pub(super) fn app_protocol_probes_root(
 }
 
 /// 1.23 latest keeps Tcp only for want of a request path: the 1.24 upgrade flips it.
-pub(super) fn tcp_until_upgrade(label: &str, port: i32, asked_by: &str) -> String {
+pub(super) fn tcp_until_upgrade(
+    label: &str,
+    port: i32,
+    asked_by: &str,
+    protocol: ProbeProtocol,
+) -> String {
     format!(
         "{label}: the probe stays Tcp only because no request-path annotation is set; from \
-         Kubernetes 1.24 {asked_by} makes it an HTTP GET / and every node is marked down unless / \
+         Kubernetes 1.24 {asked_by} makes it an {} GET / and every node is marked down unless / \
          answers 200; set {} before upgrading",
+        protocol_name(protocol),
         request_path_keys(port),
     )
 }
@@ -64,11 +70,13 @@ pub(super) fn app_protocol_ignored_until_upgrade(
     label: &str,
     port: i32,
     app_protocol: &str,
+    protocol: ProbeProtocol,
 ) -> String {
     format!(
         "{label}: this cloud-provider-azure version ignores appProtocol {app_protocol:?}; from \
-         v1.23.4 (Kubernetes 1.24) it makes the probe an HTTP GET / and every node is marked down \
-         unless / answers 200; set {} before upgrading",
+         v1.23.4 (and Kubernetes 1.24) it makes the probe an {} GET / and every node is marked \
+         down unless / answers 200; set {} before upgrading",
+        protocol_name(protocol),
         request_path_keys(port),
     )
 }
@@ -115,8 +123,8 @@ pub(super) fn near_total_limit(label: &str, interval: i32, threshold: i32) -> St
     format!(
         "{label}: interval {interval} s x threshold {threshold} = {total} s, close to Azure's \
          limit (interval x threshold must stay below {MAX_TOTAL_S} s): a small increase makes \
-         cloud-provider-azure reject the whole Service; a dead backend also keeps receiving new \
-         flows for up to {total} s"
+         cloud-provider-azure reject the whole Service; a backend that stops answering keeps \
+         receiving new flows for up to {total} s"
     )
 }
 

@@ -89,11 +89,18 @@ impl Derivation<'_> {
         let protocol = self.legacy_protocol()?.unwrap_or(ProbeProtocol::Tcp);
         if let Some(app) = p.app_protocol.as_deref()
             && self.ann.get(keys::PROBE_REQUEST_PATH).is_none()
-            && (equal_fold(app.trim(), "http") || equal_fold(app.trim(), "https"))
         {
-            self.warn(warnings::app_protocol_ignored_until_upgrade(
-                &label, p.port, app,
-            ));
+            let upgraded = if equal_fold(app.trim(), "http") {
+                Some(ProbeProtocol::Http)
+            } else if equal_fold(app.trim(), "https") && self.settings.sku == Sku::Standard {
+                Some(ProbeProtocol::Https)
+            } else {
+                None
+            };
+            if let Some(upgraded) = upgraded {
+                let w = warnings::app_protocol_ignored_until_upgrade(&label, p.port, app, upgraded);
+                self.warn(w);
+            }
         }
         let port = self.node_port(p);
         let path = self.legacy_path(&label, protocol, self.b.default_http_path);

@@ -43,10 +43,15 @@ fn s1_on_1_23_latest_probes_tcp_on_both_node_ports_and_warns_about_the_1_24_upgr
     accepted(&r);
     assert_eq!(probe_of(&r, 80), Some(tcp(32271)));
     assert_eq!(probe_of(&r, 443), Some(tcp(30569)));
-    warns(&r, &["port 80 (http)", "1.24", "GET /", PROBE_REQUEST_PATH]);
+    warns(&r, &["port 80 (http)", "1.24", "Http GET /", PROBE_REQUEST_PATH]);
     warns(
         &r,
-        &["port 443 (https)", "1.24", "GET /", PROBE_REQUEST_PATH],
+        &[
+            "port 443 (https)",
+            "1.24",
+            "Https GET /",
+            PROBE_REQUEST_PATH,
+        ],
     );
 }
 
@@ -115,6 +120,14 @@ fn s1_on_v1_23_3_ignores_app_protocol_and_warns_what_v1_23_4_will_do() {
             PROBE_REQUEST_PATH,
         ],
     );
+    warns(
+        &r,
+        &["port 443 (https)", "ignores appProtocol", "Https GET /"],
+    );
+    // On a Basic LB https would fall back to Tcp after the upgrade too: nothing to warn about.
+    let r = s1().derive(&basic_at("v1.23.3"));
+    no_warning(&r, &["port 443 (https)", "ignores appProtocol"]);
+    warns(&r, &["port 80 (http)", "ignores appProtocol", "Http GET /"]);
 }
 
 #[test]
