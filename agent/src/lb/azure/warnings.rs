@@ -19,7 +19,8 @@ fn protocol_name(p: ProbeProtocol) -> &'static str {
         ProbeProtocol::Tcp => "Tcp",
         ProbeProtocol::Http => "Http",
         ProbeProtocol::Https => "Https",
-        ProbeProtocol::Grpc => "Grpc",
+        // Azure has no other probe protocol; the model's name will do.
+        other => other.as_str(),
     }
 }
 
