@@ -43,7 +43,10 @@ fn s1_on_1_23_latest_probes_tcp_on_both_node_ports_and_warns_about_the_1_24_upgr
     accepted(&r);
     assert_eq!(probe_of(&r, 80), Some(tcp(32271)));
     assert_eq!(probe_of(&r, 443), Some(tcp(30569)));
-    warns(&r, &["port 80 (http)", "1.24", "Http GET /", PROBE_REQUEST_PATH]);
+    warns(
+        &r,
+        &["port 80 (http)", "1.24", "Http GET /", PROBE_REQUEST_PATH],
+    );
     warns(
         &r,
         &[
