@@ -83,6 +83,9 @@ pub enum ProbeProtocol {
     Https,
     /// A gRPC unary call (ALB `GRPC` target groups); success is judged on `grpc-status`.
     Grpc,
+    /// A TCP connection and a TLS handshake, then close (CLB `SSL:` targets); success is the
+    /// completed handshake.
+    Ssl,
 }
 
 impl ProbeProtocol {
@@ -92,12 +95,16 @@ impl ProbeProtocol {
             ProbeProtocol::Http => "http",
             ProbeProtocol::Https => "https",
             ProbeProtocol::Grpc => "grpc",
+            ProbeProtocol::Ssl => "ssl",
         }
     }
 
     /// Whether the probe sends an HTTP request and judges the response.
     pub fn is_http_like(self) -> bool {
-        !matches!(self, ProbeProtocol::Tcp)
+        matches!(
+            self,
+            ProbeProtocol::Http | ProbeProtocol::Https | ProbeProtocol::Grpc
+        )
     }
 }
 
