@@ -27,7 +27,7 @@ impl Passes {
 pub const DEFAULT_AZURE_TCP_INITIAL_SUCCESSES: Passes = Passes::One;
 /// Azure: TCP successes that bring back a backend that failures marked down. spec/azure-lb.md
 /// section 2: "with a threshold of N, TCP probes need N consecutive successes to put it back in
-/// rotation [doc 2026][api]". That sentence could also be read as covering the initial down
+/// rotation \[doc 2026\]\[api\]". That sentence could also be read as covering the initial down
 /// state, hence the separate, configurable [`DEFAULT_AZURE_TCP_INITIAL_SUCCESSES`].
 pub const DEFAULT_AZURE_TCP_RECOVERY_SUCCESSES: Passes = Passes::Threshold;
 
