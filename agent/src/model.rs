@@ -83,6 +83,9 @@ pub enum ProbeProtocol {
     Https,
     /// A gRPC unary call (ALB `GRPC` target groups); success is judged on `grpc-status`.
     Grpc,
+    /// A TLS handshake, then close, with no request (Classic LB `SSL:` health checks); success
+    /// is a completed handshake, whatever the certificate.
+    Ssl,
 }
 
 impl ProbeProtocol {
@@ -92,12 +95,13 @@ impl ProbeProtocol {
             ProbeProtocol::Http => "http",
             ProbeProtocol::Https => "https",
             ProbeProtocol::Grpc => "grpc",
+            ProbeProtocol::Ssl => "ssl",
         }
     }
 
     /// Whether the probe sends an HTTP request and judges the response.
     pub fn is_http_like(self) -> bool {
-        !matches!(self, ProbeProtocol::Tcp)
+        !matches!(self, ProbeProtocol::Tcp | ProbeProtocol::Ssl)
     }
 }
 
