@@ -303,11 +303,8 @@ fn health_check_path(layers: &Layers<'_>, version: Version, findings: &mut Findi
         Version::Grpc => DEFAULT_GRPC_PATH,
         Version::Http1 | Version::Http2 => DEFAULT_HTTP_PATH,
     };
-    let Some(found) = layers.get("healthcheck-path") else {
-        return default.to_owned();
-    };
-    if !found.value.starts_with('/') {
-        findings.error(found.invalid("does not start with '/': AWS refuses the health check path"));
+    match layers.get("healthcheck-path") {
+        Some(found) => health::path(&found, findings),
+        None => default.to_owned(),
     }
-    found.value.to_owned()
 }

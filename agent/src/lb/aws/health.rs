@@ -93,6 +93,14 @@ pub(super) fn warn_path_ignored(
     }
 }
 
+/// A `healthcheck-path` annotation's value, with an error when AWS would refuse it.
+pub(super) fn path(found: &Found<'_>, findings: &mut Findings) -> String {
+    if !found.value.starts_with('/') {
+        findings.error(found.invalid("does not start with '/': AWS refuses the health check path"));
+    }
+    found.value.to_owned()
+}
+
 /// Parses a success-code annotation (or the controller's default) for a matcher kind; an error
 /// names the annotation when the codes are not what AWS accepts.
 pub(super) fn matcher(

@@ -212,7 +212,7 @@ fn clb_check(
             path = "/".to_owned();
         }
         if let Some(found) = path_annotation.as_ref().filter(|f| !f.value.is_empty()) {
-            path = found.value.to_owned();
+            path = health::path(found, findings);
         }
     } else {
         health::warn_path_ignored(path_annotation.as_ref(), protocol, findings);
@@ -294,11 +294,9 @@ fn nlb_check(
         };
     }
     let path_annotation = layers.get(HC_PATH);
-    let mut path = (protocol != ProbeProtocol::Tcp).then(|| {
-        path_annotation
-            .as_ref()
-            .map_or(if local { LOCAL_PATH } else { "/" }, |f| f.value)
-            .to_owned()
+    let mut path = (protocol != ProbeProtocol::Tcp).then(|| match path_annotation.as_ref() {
+        Some(found) => health::path(found, findings),
+        None => (if local { LOCAL_PATH } else { "/" }).to_owned(),
     });
     health::warn_path_ignored(path_annotation.as_ref(), protocol, findings);
     let port_annotation = layers.get(HC_PORT);

@@ -252,13 +252,7 @@ fn check(layers: &Layers<'_>, defaults: &Defaults, findings: &mut Findings) -> O
 }
 
 fn path(found: Option<&Found<'_>>, default: &str, findings: &mut Findings) -> String {
-    let Some(found) = found else {
-        return default.to_owned();
-    };
-    if !found.value.starts_with('/') {
-        findings.error(found.invalid("does not start with '/': AWS refuses the health check path"));
-    }
-    found.value.to_owned()
+    found.map_or_else(|| default.to_owned(), |f| health::path(f, findings))
 }
 
 fn success_codes(found: Option<Found<'_>>, findings: &mut Findings) -> Option<Matcher> {

@@ -6,6 +6,7 @@ mod alb_errors;
 mod nlb;
 mod nlb_errors;
 mod owner;
+mod props;
 mod scenarios;
 
 use k8s_openapi::api::core::v1::Service;
