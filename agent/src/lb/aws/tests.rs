@@ -3,6 +3,7 @@
 mod alb;
 mod alb_classes;
 mod alb_errors;
+mod legacy;
 mod nlb;
 mod nlb_errors;
 mod owner;
