@@ -15,7 +15,15 @@ fn ingress_classes_decide_which_ingresses_the_controller_owns() {
     let default_alb = class("alb-default", "ingress.k8s.aws/alb", true);
     let default_nginx = class("nginx-default", "k8s.io/ingress-nginx", true);
     // (what, class annotation, spec.ingressClassName, IngressClasses, owned, warning fragment)
-    let cases: &[(&str, Option<&str>, Option<&str>, String, bool, Option<&str>)] = &[
+    type Case<'a> = (
+        &'a str,
+        Option<&'a str>,
+        Option<&'a str>,
+        String,
+        bool,
+        Option<&'a str>,
+    );
+    let cases: &[Case<'_>] = &[
         (
             "annotation alb",
             Some("alb"),

@@ -7,7 +7,8 @@ const A: &str = "alb.ingress.kubernetes.io/";
 
 #[test]
 fn every_invalid_annotation_rejects_the_ingress_naming_object_key_and_value() {
-    let cases: &[(&[(&str, &str)], &str, &str)] = &[
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: &[Case<'_>] = &[
         (&[], "target-type", "pod"),
         (&[], "target-type", "IP"),
         (&[], "backend-protocol", "http"),
@@ -279,7 +280,13 @@ fn known_traps_each_give_their_warning_and_only_then() {
     let target_ip = (format!("{A}target-type"), "ip");
     let local = "type: NodePort\nexternalTrafficPolicy: Local";
     // (annotations, service spec, target port, warning fragments or none)
-    let cases: Vec<(Vec<(String, &str)>, &str, &str, Option<&[&str]>)> = vec![
+    type Case<'a> = (
+        Vec<(String, &'a str)>,
+        &'a str,
+        &'a str,
+        Option<&'a [&'a str]>,
+    );
+    let cases: Vec<Case<'_>> = vec![
         (
             vec![target_ip.clone()],
             "type: NodePort",

@@ -195,7 +195,8 @@ fn a_classic_lb_not_applied_yet_checks_the_traffic_port_and_says_why() {
 #[test]
 fn classic_lb_annotations_override_protocol_port_path_and_timings() {
     type Change = fn(&mut ProbeSpec);
-    let cases: &[(&str, &[(&str, &str)], Change)] = &[
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], Change);
+    let cases: &[Case<'_>] = &[
         (
             "",
             &[("aws-load-balancer-healthcheck-protocol", "HTTP")],
@@ -402,7 +403,8 @@ fn legacy_nlb_annotations_override_and_the_shared_mode_overrides_them() {
 
 #[test]
 fn what_the_legacy_provider_refuses_rejects_the_service_with_its_reason() {
-    let cases: &[(&str, &[(&str, &str)], &[&str])] = &[
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: &[Case<'_>] = &[
         (
             "sessionAffinity: ClientIP",
             &[],
@@ -495,7 +497,8 @@ fn what_the_legacy_provider_refuses_rejects_the_service_with_its_reason() {
 
 #[test]
 fn ports_the_legacy_provider_cannot_serve_reject_the_service() {
-    let cases: &[(&[(&str, &str)], &[&str], &[&str])] = &[
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a [&'a str]);
+    let cases: &[Case<'_>] = &[
         (&[], &[], &["no ports"]),
         (
             &[],
@@ -549,7 +552,8 @@ fn known_traps_each_give_their_warning_and_only_then() {
             &["http:80:8080:30080"],
         ))
     };
-    let cases: &[(&[(&str, &str)], Option<&[&str]>)] = &[
+    type Case<'a> = (&'a [(&'a str, &'a str)], Option<&'a [&'a str]>);
+    let cases: &[Case<'_>] = &[
         (&[], None),
         (
             &[("aws-load-balancer-healthcheck-path", "/x")],

@@ -9,7 +9,8 @@ const S: &str = "service.beta.kubernetes.io/";
 #[test]
 fn every_invalid_annotation_rejects_the_service_naming_key_and_value() {
     let http = ("aws-load-balancer-healthcheck-protocol", "HTTP");
-    let cases: &[(&[(&str, &str)], &str, &str)] = &[
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: &[Case<'_>] = &[
         (&[], "aws-load-balancer-healthcheck-protocol", "UDP"),
         (&[], "aws-load-balancer-healthcheck-port", "0"),
         (&[], "aws-load-balancer-healthcheck-port", "65536"),
@@ -146,7 +147,8 @@ fn one_rule_per_port_with_the_ports_protocol_and_udp_checked_by_tcp_is_a_trap() 
 
 #[test]
 fn known_traps_each_give_their_warning_and_only_then() {
-    let cases: &[(&str, &[(&str, &str)], Option<&[&str]>)] = &[
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], Option<&'a [&'a str]>);
+    let cases: &[Case<'_>] = &[
         (
             "",
             &[("aws-load-balancer-healthcheck-path", "/x")],

@@ -25,13 +25,14 @@ fn each_service_goes_to_the_controller_that_would_claim_it() {
     let ty = "service.beta.kubernetes.io/aws-load-balancer-type";
     let tt = "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type";
     // (what, annotations, spec, owner with the legacy default, owner with the LBC's webhook)
-    let cases: &[(
-        &str,
-        &[(&str, &str)],
-        &str,
+    type Case<'a> = (
+        &'a str,
+        &'a [(&'a str, &'a str)],
+        &'a str,
         Option<ServiceOwner>,
         Option<ServiceOwner>,
-    )] = &[
+    );
+    let cases: &[Case<'_>] = &[
         (
             "plain LoadBalancer",
             &[],
@@ -226,7 +227,8 @@ fn results_come_services_first_then_ingresses_each_in_input_order() {
 #[test]
 fn kinds_follow_the_owner_clb_for_plain_legacy_nlb_for_the_rest() {
     let ty = "service.beta.kubernetes.io/aws-load-balancer-type";
-    let cases: &[(&[(&str, &str)], &AwsSettings, LbKind)] = &[
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a AwsSettings, LbKind);
+    let cases: &[Case<'_>] = &[
         (&[], &AwsSettings::default(), LbKind::Clb),
         (&[(ty, "nlb")], &AwsSettings::default(), LbKind::Nlb),
         (&[(ty, "clb")], &AwsSettings::default(), LbKind::Clb),
