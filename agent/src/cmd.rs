@@ -1,6 +1,7 @@
 //! The command line: one module per subcommand.
 
 mod explain;
+mod settings;
 
 use std::process::ExitCode;
 

@@ -6,82 +6,26 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use probesim_agent::explain::{Explanation, cloud, compare, json, table};
-use probesim_agent::lb::aws::{AwsSettings, DefaultServiceController};
-use probesim_agent::lb::azure::{AzureSettings, CpaVersion, DEFAULT_AZURE_VERSION, ProbeMode, Sku};
-use probesim_agent::lb::{Objects, Settings};
+use probesim_agent::explain::{Explanation, compare, json, table};
+use probesim_agent::lb::azure::CpaVersion;
 use probesim_agent::manifest;
-use probesim_agent::model::Cloud;
 
 use super::EXIT_BAD_INPUT;
+use super::settings::DeriveArgs;
 
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
     /// Manifest files (YAML or JSON, multi-document, kubectl Lists); `-` reads standard input.
     #[arg(short = 'f', long = "filename", value_name = "FILE", required = true)]
     files: Vec<PathBuf>,
-    /// The cloud; by default inferred from the objects' annotations (Azure when there are none).
-    #[arg(long, env = "PROBESIM_CLOUD", value_enum)]
-    cloud: Option<CloudArg>,
-    /// Kubernetes minor version (`1.24`, the latest cloud-provider-azure patch of that line) or an
-    /// exact cloud-provider-azure version (`v1.23.5`).
-    #[arg(long, env = "PROBESIM_K8S_VERSION", value_name = "V", default_value_t = DEFAULT_AZURE_VERSION.to_string())]
-    k8s_version: String,
-    /// cloud-provider-azure's `clusterServiceLoadBalancerHealthProbeMode`.
-    #[arg(
-        long,
-        env = "PROBESIM_AZURE_PROBE_MODE",
-        value_enum,
-        default_value = "servicenodeport"
-    )]
-    azure_probe_mode: ProbeModeArg,
-    /// The Azure Load Balancer SKU (Basic has no Https probes).
-    #[arg(
-        long,
-        env = "PROBESIM_AZURE_SKU",
-        value_enum,
-        default_value = "standard"
-    )]
-    azure_sku: SkuArg,
-    /// Which AWS controller takes Services of type LoadBalancer that name none: the legacy
-    /// provider (CLB) or the AWS Load Balancer Controller's webhook (NLB).
-    #[arg(
-        long,
-        env = "PROBESIM_AWS_DEFAULT_SERVICE_CONTROLLER",
-        value_enum,
-        default_value = "legacy"
-    )]
-    aws_default_service_controller: AwsControllerArg,
+    #[command(flatten)]
+    settings: DeriveArgs,
     /// Output format.
     #[arg(short, long, value_enum, default_value = "table")]
     output: OutputArg,
     /// Two versions to compare, e.g. `1.23,1.24`: what the upgrade changes and what to do.
     #[arg(long, value_name = "V1,V2")]
     compare: Option<String>,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum CloudArg {
-    Azure,
-    Aws,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum ProbeModeArg {
-    Servicenodeport,
-    Shared,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum SkuArg {
-    Standard,
-    Basic,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum AwsControllerArg {
-    Legacy,
-    LoadBalancerController,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -98,7 +42,7 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_BAD_INPUT));
         }
     };
-    let (settings, cloud_note) = match settings(&args, &loaded.objects) {
+    let (settings, cloud_note) = match args.settings.resolve(&loaded.objects) {
         Ok(s) => s,
         Err(message) => {
             eprintln!("error: {message}");
@@ -142,44 +86,6 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
             .context("writing to standard output")
             .map(|()| ExitCode::SUCCESS),
     }
-}
-
-fn settings(args: &ExplainArgs, objects: &Objects) -> Result<(Settings, Option<String>), String> {
-    let version: CpaVersion = args
-        .k8s_version
-        .parse()
-        .map_err(|e| format!("--k8s-version: {e}"))?;
-    let (cloud, note) = match args.cloud {
-        Some(CloudArg::Azure) => (Cloud::Azure, None),
-        Some(CloudArg::Aws) => (Cloud::Aws, None),
-        None => {
-            let inferred = cloud::infer(objects)?;
-            (
-                inferred.cloud,
-                Some(format!("inferred: {}", inferred.reason)),
-            )
-        }
-    };
-    let azure = AzureSettings {
-        version,
-        probe_mode: match args.azure_probe_mode {
-            ProbeModeArg::Servicenodeport => ProbeMode::ServiceNodePort,
-            ProbeModeArg::Shared => ProbeMode::Shared,
-        },
-        sku: match args.azure_sku {
-            SkuArg::Standard => Sku::Standard,
-            SkuArg::Basic => Sku::Basic,
-        },
-    };
-    let aws = AwsSettings {
-        default_service_controller: match args.aws_default_service_controller {
-            AwsControllerArg::Legacy => DefaultServiceController::Legacy,
-            AwsControllerArg::LoadBalancerController => {
-                DefaultServiceController::LoadBalancerController
-            }
-        },
-    };
-    Ok((Settings { cloud, azure, aws }, note))
 }
 
 fn parse_compare(spec: &str) -> Result<(CpaVersion, CpaVersion), String> {

@@ -81,6 +81,15 @@ pub fn settings_json(settings: &Settings) -> serde_json::Value {
                 }
             };
             map.insert("aws_default_service_controller".into(), controller.into());
+            map.insert(
+                "aws_ingress_class".into(),
+                settings.aws.ingress_class.clone().into(),
+            );
+            let legacy = match settings.aws.legacy_probe_mode {
+                crate::lb::aws::LegacyProbeMode::ServiceNodePort => "servicenodeport",
+                crate::lb::aws::LegacyProbeMode::Shared => "shared",
+            };
+            map.insert("aws_legacy_probe_mode".into(), legacy.into());
         }
     }
     serde_json::Value::Object(map)

@@ -1,0 +1,127 @@
+//! The flags that shape how a cloud's controllers derive probes, shared by `explain` and `probe`.
+
+use clap::{Args, ValueEnum};
+use probesim_agent::explain::cloud;
+use probesim_agent::lb::aws::{AwsSettings, DefaultServiceController, LegacyProbeMode};
+use probesim_agent::lb::azure::{AzureSettings, CpaVersion, DEFAULT_AZURE_VERSION, ProbeMode, Sku};
+use probesim_agent::lb::{Objects, Settings};
+use probesim_agent::model::Cloud;
+
+#[derive(Debug, Args)]
+pub struct DeriveArgs {
+    /// The cloud; by default inferred from the objects' annotations (Azure when there are none).
+    #[arg(long, env = "PROBESIM_CLOUD", value_enum)]
+    cloud: Option<CloudArg>,
+    /// Kubernetes minor version (`1.24`, the latest cloud-provider-azure patch of that line) or an
+    /// exact cloud-provider-azure version (`v1.23.5`).
+    #[arg(long, env = "PROBESIM_K8S_VERSION", value_name = "V", default_value_t = DEFAULT_AZURE_VERSION.to_string())]
+    k8s_version: String,
+    /// cloud-provider-azure's `clusterServiceLoadBalancerHealthProbeMode`.
+    #[arg(
+        long,
+        env = "PROBESIM_AZURE_PROBE_MODE",
+        value_enum,
+        default_value = "servicenodeport"
+    )]
+    azure_probe_mode: ProbeModeArg,
+    /// The Azure Load Balancer SKU (Basic has no Https probes).
+    #[arg(
+        long,
+        env = "PROBESIM_AZURE_SKU",
+        value_enum,
+        default_value = "standard"
+    )]
+    azure_sku: SkuArg,
+    /// The `kubernetes.io/ingress.class` value the AWS Load Balancer Controller owns.
+    #[arg(long, env = "PROBESIM_AWS_INGRESS_CLASS", default_value = "alb")]
+    aws_ingress_class: String,
+    /// cloud-provider-aws's health probe mode for the legacy CLB/NLB.
+    #[arg(
+        long,
+        env = "PROBESIM_AWS_LEGACY_PROBE_MODE",
+        value_enum,
+        default_value = "servicenodeport"
+    )]
+    aws_legacy_probe_mode: ProbeModeArg,
+    /// Which AWS controller takes Services of type LoadBalancer that name none: the legacy
+    /// provider (CLB) or the AWS Load Balancer Controller's webhook (NLB).
+    #[arg(
+        long,
+        env = "PROBESIM_AWS_DEFAULT_SERVICE_CONTROLLER",
+        value_enum,
+        default_value = "legacy"
+    )]
+    aws_default_service_controller: AwsControllerArg,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum CloudArg {
+    Azure,
+    Aws,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ProbeModeArg {
+    Servicenodeport,
+    Shared,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum SkuArg {
+    Standard,
+    Basic,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum AwsControllerArg {
+    Legacy,
+    LoadBalancerController,
+}
+
+impl DeriveArgs {
+    /// The settings these flags name; the cloud is inferred from the objects when not given, and
+    /// the note says how.
+    pub fn resolve(&self, objects: &Objects) -> Result<(Settings, Option<String>), String> {
+        let version: CpaVersion = self
+            .k8s_version
+            .parse()
+            .map_err(|e| format!("--k8s-version: {e}"))?;
+        let (cloud, note) = match self.cloud {
+            Some(CloudArg::Azure) => (Cloud::Azure, None),
+            Some(CloudArg::Aws) => (Cloud::Aws, None),
+            None => {
+                let inferred = cloud::infer(objects)?;
+                (
+                    inferred.cloud,
+                    Some(format!("inferred: {}", inferred.reason)),
+                )
+            }
+        };
+        let azure = AzureSettings {
+            version,
+            probe_mode: match self.azure_probe_mode {
+                ProbeModeArg::Servicenodeport => ProbeMode::ServiceNodePort,
+                ProbeModeArg::Shared => ProbeMode::Shared,
+            },
+            sku: match self.azure_sku {
+                SkuArg::Standard => Sku::Standard,
+                SkuArg::Basic => Sku::Basic,
+            },
+        };
+        let aws = AwsSettings {
+            default_service_controller: match self.aws_default_service_controller {
+                AwsControllerArg::Legacy => DefaultServiceController::Legacy,
+                AwsControllerArg::LoadBalancerController => {
+                    DefaultServiceController::LoadBalancerController
+                }
+            },
+            ingress_class: self.aws_ingress_class.clone(),
+            legacy_probe_mode: match self.aws_legacy_probe_mode {
+                ProbeModeArg::Servicenodeport => LegacyProbeMode::ServiceNodePort,
+                ProbeModeArg::Shared => LegacyProbeMode::Shared,
+            },
+            ..AwsSettings::default()
+        };
+        Ok((Settings { cloud, azure, aws }, note))
+    }
+}
