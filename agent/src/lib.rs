@@ -14,5 +14,6 @@ pub mod manifest;
 pub mod model;
 pub mod netns;
 pub mod probe;
+pub mod view;
 
 pub use error::{Error, Result};

@@ -1,0 +1,166 @@
+//! The LB's view of each target: every probe judged by the LB's success rule, and one state
+//! machine per virtual prober. This is where measuring (the engine) meets deciding (the LB
+//! semantics); it owns no I/O and no clock of its own: times come from the records.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
+
+use crate::engine::{ProbeRecord, TargetId};
+use crate::lb::health::{EmulationSettings, HealthMachine, LbState, Transition};
+use crate::lb::verdict::{self, Verdict};
+use crate::model::ProbeSpec;
+
+/// One probe, judged.
+#[derive(Clone, Copy, Debug)]
+pub struct Judged {
+    pub verdict: Verdict,
+    /// The change this probe caused in its virtual prober's LB state, if any.
+    pub transition: Option<Transition>,
+    /// When the probe's answer (or timeout) arrived, on the view's clock.
+    pub at: Duration,
+}
+
+/// How the K virtual probers of one target see it now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetSummary {
+    pub probers: u32,
+    /// Probers per state, most common first.
+    pub states: Vec<(LbState, u32)>,
+    /// The earliest and latest moment a prober entered its current state, per state.
+    pub since: Vec<(LbState, Duration, Duration)>,
+    /// Probers whose state flips often.
+    pub flapping: u32,
+}
+
+impl TargetSummary {
+    /// The one state all probers agree on, if they do.
+    pub fn unanimous(&self) -> Option<LbState> {
+        match self.states.as_slice() {
+            [(state, n)] if *n == self.probers => Some(*state),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct TargetView {
+    spec: Arc<ProbeSpec>,
+    added: Duration,
+    machines: Vec<HealthMachine>,
+    since: Vec<Duration>,
+}
+
+/// The LB view of all targets, on a clock that starts at `epoch`.
+#[derive(Debug)]
+pub struct LbView {
+    epoch: Instant,
+    epoch_wall: SystemTime,
+    settings: EmulationSettings,
+    targets: HashMap<TargetId, TargetView>,
+}
+
+impl LbView {
+    pub fn new(settings: EmulationSettings) -> LbView {
+        LbView {
+            epoch: Instant::now(),
+            epoch_wall: SystemTime::now(),
+            settings,
+            targets: HashMap::new(),
+        }
+    }
+
+    /// The view's clock at `instant`.
+    pub fn at(&self, instant: Instant) -> Duration {
+        instant.saturating_duration_since(self.epoch)
+    }
+
+    /// The wall-clock time of a moment on the view's clock.
+    pub fn wall(&self, at: Duration) -> SystemTime {
+        self.epoch_wall + at
+    }
+
+    /// A backend enters the LB now. Its machines start with its first probe result, when the
+    /// number of virtual probers is known.
+    pub fn add(&mut self, id: TargetId, spec: Arc<ProbeSpec>) {
+        let added = self.at(Instant::now());
+        self.targets.insert(
+            id,
+            TargetView {
+                spec,
+                added,
+                machines: Vec::new(),
+                since: Vec::new(),
+            },
+        );
+    }
+
+    pub fn remove(&mut self, id: TargetId) {
+        self.targets.remove(&id);
+    }
+
+    pub fn spec(&self, id: TargetId) -> Option<&Arc<ProbeSpec>> {
+        self.targets.get(&id).map(|t| &t.spec)
+    }
+
+    /// Judges one probe and feeds its virtual prober's machine. `None` for a target the view
+    /// does not know (removed while its probe was in flight).
+    pub fn observe(&mut self, record: &ProbeRecord) -> Option<Judged> {
+        let completed = record.due + record.lateness + record.measurement.timings.total;
+        let at = self.at(completed);
+        let settings = &self.settings;
+        let target = self.targets.get_mut(&record.target)?;
+        if target.machines.len() != record.probers as usize {
+            let machine = HealthMachine::for_spec(&target.spec, settings, target.added);
+            target.machines = vec![machine; record.probers as usize];
+            target.since = vec![target.added; record.probers as usize];
+        }
+        let verdict = verdict::judge(&target.spec, &record.measurement.outcome);
+        let prober = record.prober as usize;
+        let machine = target.machines.get_mut(prober)?;
+        let transition = machine.observe(at, verdict);
+        if let Some(t) = &transition {
+            target.since[prober] = t.at;
+        }
+        Some(Judged {
+            verdict,
+            transition,
+            at,
+        })
+    }
+
+    pub fn summary(&self, id: TargetId) -> Option<TargetSummary> {
+        let target = self.targets.get(&id)?;
+        let at = self.at(Instant::now());
+        let mut states: Vec<(LbState, u32)> = Vec::new();
+        let mut since: Vec<(LbState, Duration, Duration)> = Vec::new();
+        let mut flapping = 0;
+        for (machine, entered) in target.machines.iter().zip(&target.since) {
+            let state = machine.state();
+            match states.iter_mut().find(|(s, _)| *s == state) {
+                Some((_, n)) => *n += 1,
+                None => states.push((state, 1)),
+            }
+            match since.iter_mut().find(|(s, _, _)| *s == state) {
+                Some((_, lo, hi)) => {
+                    *lo = (*lo).min(*entered);
+                    *hi = (*hi).max(*entered);
+                }
+                None => since.push((state, *entered, *entered)),
+            }
+            flapping += u32::from(machine.is_flapping(at));
+        }
+        states.sort_by(|a, b| b.1.cmp(&a.1));
+        Some(TargetSummary {
+            probers: u32::try_from(target.machines.len()).unwrap_or(u32::MAX),
+            states,
+            since,
+            flapping,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
