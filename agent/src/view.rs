@@ -152,7 +152,7 @@ impl LbView {
             }
             flapping += u32::from(machine.is_flapping(at));
         }
-        states.sort_by(|a, b| b.1.cmp(&a.1));
+        states.sort_by_key(|s| std::cmp::Reverse(s.1));
         Some(TargetSummary {
             probers: u32::try_from(target.machines.len()).unwrap_or(u32::MAX),
             states,
