@@ -1,6 +1,8 @@
 //! The command line: one module per subcommand.
 
+mod duration;
 mod explain;
+mod probe;
 mod settings;
 
 use std::process::ExitCode;
@@ -28,10 +30,14 @@ enum Command {
     /// What the cloud would configure for these manifests: LB rules and health probes, with
     /// errors and warnings.
     Explain(explain::ExplainArgs),
+    /// Probe targets now as one LB would, printing every probe, every LB state transition and a
+    /// verdict (no collector needed).
+    Probe(probe::ProbeArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Explain(args) => explain::run(args),
+        Command::Probe(args) => probe::run(args),
     }
 }

@@ -11,6 +11,7 @@ pub mod annotations;
 pub mod aws;
 pub mod azure;
 pub mod health;
+pub mod manual;
 pub mod matcher;
 pub mod outcome;
 pub mod verdict;

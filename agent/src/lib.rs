@@ -6,6 +6,7 @@
 //! - [`manifest`]: reading Kubernetes manifests (YAML, JSON, `kubectl get -o yaml` Lists).
 //! - [`explain`]: the `explain` command's views of derived probes (table, JSON contract, compare).
 
+pub mod clock;
 pub mod engine;
 pub mod error;
 pub mod explain;

@@ -74,3 +74,18 @@ pub async fn probe(req: &ProbeRequest, tls: &tls::TlsConfigs) -> Measurement {
     timings.total = start.elapsed();
     Measurement { outcome, timings }
 }
+
+impl ProbeRequest {
+    /// The probe one LB checker sends for `spec` to `addr`, with the LB's timeout.
+    pub fn for_spec(spec: &crate::model::ProbeSpec, addr: SocketAddr) -> ProbeRequest {
+        ProbeRequest {
+            addr,
+            protocol: spec.protocol,
+            path: Arc::from(spec.path.as_deref().unwrap_or("/")),
+            timeout: Duration::from_secs(u64::from(spec.timeout_s)),
+            wire: Arc::new(spec.wire.clone()),
+            grpc_tls: false,
+            bind: None,
+        }
+    }
+}

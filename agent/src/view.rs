@@ -26,7 +26,10 @@ pub struct Judged {
 /// How the K virtual probers of one target see it now.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TargetSummary {
+    /// Virtual probers that have completed at least one probe; only they are summarised.
     pub probers: u32,
+    /// Virtual probers of the target (K).
+    pub configured: u32,
     /// Probers per state, most common first.
     pub states: Vec<(LbState, u32)>,
     /// The earliest and latest moment a prober entered its current state, per state.
@@ -50,7 +53,8 @@ struct TargetView {
     spec: Arc<ProbeSpec>,
     added: Duration,
     machines: Vec<HealthMachine>,
-    since: Vec<Duration>,
+    /// When each prober entered its current state; `None` until its first probe.
+    since: Vec<Option<Duration>>,
 }
 
 /// The LB view of all targets, on a clock that starts at `epoch`.
@@ -115,14 +119,17 @@ impl LbView {
         if target.machines.len() != record.probers as usize {
             let machine = HealthMachine::for_spec(&target.spec, settings, target.added);
             target.machines = vec![machine; record.probers as usize];
-            target.since = vec![target.added; record.probers as usize];
+            target.since = vec![None; record.probers as usize];
         }
         let verdict = verdict::judge(&target.spec, &record.measurement.outcome);
         let prober = record.prober as usize;
         let machine = target.machines.get_mut(prober)?;
         let transition = machine.observe(at, verdict);
-        if let Some(t) = &transition {
-            target.since[prober] = t.at;
+        let since = &mut target.since[prober];
+        match &transition {
+            Some(t) => *since = Some(t.at),
+            None if since.is_none() => *since = Some(target.added),
+            None => {}
         }
         Some(Judged {
             verdict,
@@ -138,6 +145,7 @@ impl LbView {
         let mut since: Vec<(LbState, Duration, Duration)> = Vec::new();
         let mut flapping = 0;
         for (machine, entered) in target.machines.iter().zip(&target.since) {
+            let Some(entered) = entered else { continue };
             let state = machine.state();
             match states.iter_mut().find(|(s, _)| *s == state) {
                 Some((_, n)) => *n += 1,
@@ -154,7 +162,8 @@ impl LbView {
         }
         states.sort_by_key(|s| std::cmp::Reverse(s.1));
         Some(TargetSummary {
-            probers: u32::try_from(target.machines.len()).unwrap_or(u32::MAX),
+            probers: states.iter().map(|(_, n)| n).sum(),
+            configured: u32::try_from(target.machines.len()).unwrap_or(u32::MAX),
             states,
             since,
             flapping,
