@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use probesim_agent::lb::outcome::{Outcome, Phase};
+use probesim_agent::lb::outcome::{LocalFailure, Outcome, Phase};
 use probesim_agent::model::{CloseMode, LbKind, ProbeProtocol, TlsRange, WireDetails};
 use probesim_agent::netns::{NetNs, can_run_privileged_test};
 use probesim_agent::probe::{self, ProbeRequest, tls::TlsConfigs};
@@ -325,6 +325,25 @@ fn grpc_probes_report_the_grpc_status_from_trailers_and_trailers_only_answers() 
             outcome(&req).await,
             Outcome::GrpcStatus { code: 0, http: 200 }
         );
+    });
+}
+
+#[test]
+fn no_route_on_our_side_is_a_local_failure_that_the_lb_does_not_count() {
+    run_in_netns("noroute", || async {
+        // The namespace has no default route: 192.0.2.1 (TEST-NET-1) is unroutable from here.
+        let nowhere: SocketAddr = "192.0.2.1:80".parse().expect("addr");
+        let out = outcome(&request(nowhere, ProbeProtocol::Tcp, "/", LbKind::AzureLb)).await;
+        assert_eq!(out, Outcome::Local(LocalFailure::NoRoute));
+        let spec = probesim_agent::lb::manual::spec(
+            LbKind::AzureLb,
+            &probesim_agent::lb::manual::ManualProbe {
+                port: 80,
+                ..Default::default()
+            },
+        )
+        .expect("spec");
+        assert!(!probesim_agent::lb::verdict::judge(&spec, &out).is_counted());
     });
 }
 
