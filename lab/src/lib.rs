@@ -4,5 +4,7 @@
 //! - [`backend`]: programmable pod backends: per-path HTTP status codes and delays, HTTPS with a
 //!   self-signed certificate, gRPC health answers, resets, black holes, and behaviour that changes
 //!   while they run.
+//! - [`sandbox`]: a throwaway network namespace with a black hole, for network tests.
 
 pub mod backend;
+pub mod sandbox;

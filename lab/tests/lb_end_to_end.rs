@@ -10,14 +10,15 @@ use probesim_agent::lb::health::{EmulationSettings, LbState, Transition};
 use probesim_agent::lb::manual::{self, ManualProbe};
 use probesim_agent::lb::verdict::Reason;
 use probesim_agent::model::{CloseMode, LbKind, ProbeProtocol, ProbeSpec};
-use probesim_agent::netns::{NetNs, can_run_privileged_test};
+use probesim_agent::netns::NetNs;
 use probesim_agent::probe::ProbeRequest;
 use probesim_agent::view::LbView;
 use probesim_lab::backend::{Answer, Backend, Behavior, Protocol};
+use probesim_lab::sandbox;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-/// A backend address on the namespace's loopback that can be turned into a black hole.
+/// A black-hole address put on the namespace's loopback: a live backend until taken off.
 const BACKEND_IP: &str = "10.77.0.5";
 
 fn run_in_netns<F, Fut>(test: &str, f: F)
@@ -25,46 +26,11 @@ where
     F: FnOnce(Arc<NetNs>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()>,
 {
-    if !can_run_privileged_test(test) {
-        return;
-    }
-    let name = format!("probesim-e{}-{test}", std::process::id());
-    let ns = Arc::new(NetNs::create(&name).expect("namespace"));
-    for args in [
-        &["addr", "add", "10.77.0.5/32", "dev", "lo"][..],
-        &[
-            "link",
-            "add",
-            "hole",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "hole-peer",
-        ],
-        &["addr", "add", "10.77.0.1/24", "dev", "hole"],
-        &["link", "set", "hole", "up"],
-        &["link", "set", "hole-peer", "up"],
-        &[
-            "neigh",
-            "add",
-            BACKEND_IP,
-            "lladdr",
-            "02:00:00:00:00:99",
-            "dev",
-            "hole",
-            "nud",
-            "permanent",
-        ],
-    ] {
-        ns.exec("ip", args).expect("setup");
-    }
-    let inner = ns.clone();
-    let result = ns.spawn(move || f(inner)).expect("thread").join();
-    drop(ns);
-    if let Err(panic) = result {
-        std::panic::resume_unwind(panic);
-    }
+    sandbox::run("e", test, move |ns| {
+        ns.exec("ip", &["addr", "add", "10.77.0.5/32", "dev", "lo"])
+            .expect("backend address");
+        f(ns)
+    });
 }
 
 /// Takes the backend address off loopback: its packets now leave into the black hole.

@@ -7,14 +7,12 @@ use std::time::Duration;
 
 use probesim_agent::lb::outcome::{LocalFailure, Outcome, Phase};
 use probesim_agent::model::{CloseMode, LbKind, ProbeProtocol, TlsRange, WireDetails};
-use probesim_agent::netns::{NetNs, can_run_privileged_test};
 use probesim_agent::probe::{self, ProbeRequest, tls::TlsConfigs};
 use probesim_lab::backend::tls::{ServerTls, ServerVersions};
 use probesim_lab::backend::{Answer, Backend, Behavior, ConnBehavior, Protocol};
+use probesim_lab::sandbox::{self, BLACK_HOLE};
 use tokio::time::Instant;
 
-/// An address whose frames go to a MAC nobody owns: SYNs vanish, nothing ever answers.
-const BLACK_HOLE: &str = "10.77.0.2";
 const TIMEOUT: Duration = Duration::from_millis(300);
 /// How late a timeout may fire.
 const TIMEOUT_SLACK: Duration = Duration::from_millis(20);
@@ -24,47 +22,7 @@ where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()>,
 {
-    if !can_run_privileged_test(test) {
-        return;
-    }
-    let name = format!("probesim-t{}-{test}", std::process::id());
-    let ns = NetNs::create(&name).expect("namespace");
-    // A veth pair whose far end owns no address, and a neighbour entry for a MAC nobody has:
-    // frames leave and are dropped on arrival, so nothing ever answers (no RST, no ICMP).
-    for args in [
-        &[
-            "link",
-            "add",
-            "hole",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "hole-peer",
-        ][..],
-        &["addr", "add", "10.77.0.1/24", "dev", "hole"],
-        &["link", "set", "hole", "up"],
-        &["link", "set", "hole-peer", "up"],
-        &[
-            "neigh",
-            "add",
-            BLACK_HOLE,
-            "lladdr",
-            "02:00:00:00:00:99",
-            "dev",
-            "hole",
-            "nud",
-            "permanent",
-        ],
-    ] {
-        ns.exec("ip", args).expect("black hole");
-    }
-    let result = ns.spawn(f).expect("thread").join();
-    drop(ns);
-    if let Err(panic) = result {
-        std::panic::resume_unwind(panic);
-    }
-    result.expect("no panic").expect("entered the namespace");
+    sandbox::run("t", test, |_ns| f());
 }
 
 fn request(addr: SocketAddr, protocol: ProbeProtocol, path: &str, lb: LbKind) -> ProbeRequest {
