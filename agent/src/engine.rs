@@ -319,39 +319,41 @@ impl Scheduler {
         let tls = self.tls.clone();
         let results = self.results.clone();
         let stats = self.stats.clone();
-        let mut record = ProbeRecord {
-            target: slot.target,
-            generation: slot.generation,
-            prober: target.phasing.prober(slot.slot),
-            slot: slot.slot,
-            probers: target.phasing.probers,
-            due: slot.due,
-            lateness: Duration::ZERO,
-            started_at: SystemTime::UNIX_EPOCH,
-            measurement: Measurement {
-                outcome: crate::lb::outcome::Outcome::Connected,
-                timings: probe::Timings::default(),
-            },
-        };
+        let (target_id, generation, prober, probers) = (
+            slot.target,
+            slot.generation,
+            target.phasing.prober(slot.slot),
+            target.phasing.probers,
+        );
         tokio::spawn(async move {
             let _permit = permit;
             let _in_flight = in_flight;
             let started = Instant::now();
-            record.lateness = started.saturating_duration_since(record.due);
-            record.started_at = SystemTime::now();
-            stats.record_lateness(record.lateness);
-            tokio::select! {
+            let lateness = started.saturating_duration_since(slot.due);
+            let started_at = SystemTime::now();
+            stats.record_lateness(lateness);
+            let measurement = tokio::select! {
                 biased;
                 () = cancel.cancelled() => {
                     stats.cancelled.fetch_add(1, Ordering::Relaxed);
+                    return;
                 }
-                m = probe::probe(&request, &tls) => {
-                    record.measurement = m;
-                    stats.completed.fetch_add(1, Ordering::Relaxed);
-                    if results.try_send(record).is_err() {
-                        stats.results_dropped.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
+                m = probe::probe(&request, &tls) => m,
+            };
+            stats.completed.fetch_add(1, Ordering::Relaxed);
+            let record = ProbeRecord {
+                target: target_id,
+                generation,
+                prober,
+                slot: slot.slot,
+                probers,
+                due: slot.due,
+                lateness,
+                started_at,
+                measurement,
+            };
+            if results.try_send(record).is_err() {
+                stats.results_dropped.fetch_add(1, Ordering::Relaxed);
             }
         });
     }
