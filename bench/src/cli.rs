@@ -26,7 +26,7 @@ pub enum Command {
     /// Serves loopback targets until stdin closes (the harness's child process).
     #[command(hide = true)]
     ServeTargets(ServeArgs),
-    /// Connects and closes as fast as the kernel allows (the raw-connect baseline's process).
+    /// Connects and closes as fast as it can (the raw-connect and probe-loop baselines' process).
     #[command(hide = true)]
     RawConnect(RawConnectArgs),
 }
@@ -61,6 +61,9 @@ pub enum Baseline {
     RawConnect,
     /// Debian's prometheus-blackbox-exporter, asked as fast as a driver can ask it.
     Blackbox,
+    /// probesim's own probe function in closed loops on a runtime like the engine's, without
+    /// the engine's scheduler: a diagnostic that tells what the scheduling costs.
+    ProbeLoop,
 }
 
 /// The LB interval each target's probers are spread over when it is not given: Azure's default
@@ -70,6 +73,9 @@ pub const DEFAULT_INTERVAL: &str = "5s";
 /// Listening ports the targets are spread over: enough that the TIME_WAIT tuples of a 10 s run
 /// at the machine's capacity fit in the ephemeral range.
 pub const DEFAULT_PORTS: u16 = 16;
+/// Concurrent probe loops of the probe-loop diagnostic: enough to keep every worker busy while
+/// loopback handshakes complete.
+pub const DEFAULT_PROBE_LOOP_TASKS: usize = 64;
 /// Concurrent keep-alive clients asking blackbox_exporter for probes: enough to keep every core
 /// of this size of machine busy.
 pub const DEFAULT_BLACKBOX_CLIENTS: usize = 32;
@@ -121,6 +127,9 @@ pub struct EngineArgs {
     /// Concurrent keep-alive clients driving blackbox_exporter.
     #[arg(long, default_value_t = DEFAULT_BLACKBOX_CLIENTS, env = "PROBESIM_BENCH_BLACKBOX_CLIENTS")]
     pub blackbox_clients: usize,
+    /// Concurrent loops of the probe-loop diagnostic.
+    #[arg(long, default_value_t = DEFAULT_PROBE_LOOP_TASKS, env = "PROBESIM_BENCH_PROBE_LOOP_TASKS")]
+    pub probe_loop_tasks: usize,
     /// The blackbox_exporter binary.
     #[arg(
         long,
@@ -154,6 +163,15 @@ pub struct RawConnectArgs {
     pub duration: Duration,
     #[arg(long)]
     pub threads: usize,
+    /// 0: blocking connect/close loops, one per thread. N > 0: N loops of probesim's probe
+    /// function on a runtime with `threads` workers.
+    #[arg(long, default_value_t = 0)]
+    pub probe_tasks: usize,
+    #[arg(long, value_enum, default_value = "tcp")]
+    pub protocol: Protocol,
+    /// Timeout of one probe (probe loops) or one connect (blocking loops).
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub timeout: Duration,
 }
 
 /// Parses `10s`, `500ms`, `2m`, `1.5s` or a bare number of seconds.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 
-use crate::baseline::{self, blackbox};
+use crate::baseline::{blackbox, raw_connect};
 use crate::cli::{Baseline, EngineArgs};
 use crate::measure;
 use crate::report::{Params, Report};
@@ -71,7 +71,19 @@ pub async fn benchmark(args: &EngineArgs) -> anyhow::Result<Report> {
         None => None,
         Some(Baseline::RawConnect) => Some((
             Baseline::RawConnect,
-            baseline::raw_connect::measure(args, &servers, cores).await?,
+            raw_connect::measure(args, &servers, cores, raw_connect::Mode::Raw).await?,
+        )),
+        Some(Baseline::ProbeLoop) => Some((
+            Baseline::ProbeLoop,
+            raw_connect::measure(
+                args,
+                &servers,
+                workers(args),
+                raw_connect::Mode::ProbeLoop {
+                    tasks: args.probe_loop_tasks,
+                },
+            )
+            .await?,
         )),
         Some(Baseline::Blackbox) => {
             let bin = blackbox_bin.unwrap_or_default();

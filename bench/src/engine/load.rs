@@ -3,6 +3,7 @@
 //! same process, as the agent's own consumer would be.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::cli::{EngineArgs, Protocol};
+use crate::cli::{Close, EngineArgs, Protocol};
 use crate::histogram::Histogram;
 use crate::measure;
 use crate::report::{Figures, mib, ms};
@@ -46,6 +47,31 @@ pub fn sampling(rate_per_s: f64, base: Duration) -> (Duration, u32) {
     (interval, probers)
 }
 
+/// The probe the benchmark sends to `addr`: an Azure LB probe (its User-Agent) with the run's
+/// close mode and timeout, asking HTTP targets for [`HEALTH_PATH`].
+pub fn probe_request(
+    addr: SocketAddr,
+    protocol: Protocol,
+    close: Close,
+    timeout: Duration,
+) -> ProbeRequest {
+    ProbeRequest {
+        addr,
+        protocol: match protocol {
+            Protocol::Tcp => ProbeProtocol::Tcp,
+            Protocol::Http => ProbeProtocol::Http,
+        },
+        path: Arc::from(HEALTH_PATH),
+        timeout,
+        wire: Arc::new(WireDetails {
+            close: close.into(),
+            ..WireDetails::for_lb(LbKind::AzureLb)
+        }),
+        grpc_tls: false,
+        bind: None,
+    }
+}
+
 /// Tally of the results, kept by the consumer task.
 #[derive(Debug, Default)]
 struct Tally {
@@ -54,14 +80,15 @@ struct Tally {
     failures: BTreeMap<String, u64>,
 }
 
-fn success(protocol: Protocol, outcome: Outcome) -> bool {
+/// Whether a probe succeeded: Connected for TCP, HTTP 200 for HTTP.
+pub fn success(protocol: Protocol, outcome: Outcome) -> bool {
     match protocol {
         Protocol::Tcp => outcome == Outcome::Connected,
         Protocol::Http => outcome == Outcome::HttpStatus(200),
     }
 }
 
-fn failure_kind(outcome: Outcome) -> String {
+pub fn failure_kind(outcome: Outcome) -> String {
     match outcome {
         Outcome::HttpStatus(s) => format!("http_status_{s}"),
         other => other.kind().to_owned(),
@@ -97,24 +124,11 @@ pub async fn run(args: &EngineArgs, servers: &TargetServers) -> anyhow::Result<F
     let n = args.targets as usize;
     let per_target = args.rate / n as f64;
     let (interval, _) = sampling(per_target, args.interval);
-    let wire = Arc::new(WireDetails {
-        close: args.close.into(),
-        ..WireDetails::for_lb(LbKind::AzureLb)
-    });
-    let path: Arc<str> = Arc::from(HEALTH_PATH);
-    let protocol = match args.protocol {
-        Protocol::Tcp => ProbeProtocol::Tcp,
-        Protocol::Http => ProbeProtocol::Http,
-    };
+    let template = probe_request(servers.addr(0), args.protocol, args.close, args.timeout);
     // Targets of one rule share their path and wire details, as the agent's would.
     let request = |i: usize| ProbeRequest {
         addr: servers.addr(i),
-        protocol,
-        path: path.clone(),
-        timeout: args.timeout,
-        wire: wire.clone(),
-        grpc_tls: false,
-        bind: None,
+        ..template.clone()
     };
 
     let mut config = EngineConfig::default();
