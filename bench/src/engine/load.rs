@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -29,10 +29,13 @@ use crate::targets::{HEALTH_PATH, TargetServers};
 /// measured (their first probes are spread over this interval).
 const IDLE_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 /// Targets whose first result tells that the engine has taken every upsert sent before them
-/// (ids counted down from here, one per sync, far above the benchmark's own).
+/// are picked downwards from here, far above the benchmark's own ids.
 const SYNC_TARGETS: TargetId = TargetId::MAX;
-/// A sync target probes at once and then every millisecond until it is removed.
-const SYNC_INTERVAL: Duration = Duration::from_millis(1);
+/// A sync target's interval: it probes once, at once, and is removed long before its second
+/// probe is due.
+const SYNC_INTERVAL: Duration = Duration::from_secs(10);
+/// A sync target's first probe falls this soon at most after it is taken.
+const SYNC_MAX_OFFSET: Duration = Duration::from_millis(1);
 /// How long the engine may take to take the idle targets, and the consumer to see the last
 /// results after the engine stopped.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -75,6 +78,8 @@ pub fn probe_request(
 /// Tally of the results, kept by the consumer task.
 #[derive(Debug, Default)]
 struct Tally {
+    /// Probes due before the measurement window (while the engine was taking the load specs).
+    warmup_probes: u64,
     probes: u64,
     lateness: Histogram,
     failures: BTreeMap<String, u64>,
@@ -99,6 +104,7 @@ async fn consume(
     mut rx: mpsc::Receiver<ProbeRecord>,
     protocol: Protocol,
     synced: watch::Sender<TargetId>,
+    window: Arc<OnceLock<Instant>>,
 ) -> Tally {
     let mut tally = Tally::default();
     while let Some(record) = rx.recv().await {
@@ -106,8 +112,13 @@ async fn consume(
             synced.send_replace(record.target);
             continue;
         }
-        // Generation 0 is the idle configuration; the load starts at generation 1.
+        // Generation 0 is the idle configuration; the load starts at generation 1, and is
+        // measured from the moment the engine has taken every target's load spec.
         if record.generation == 0 {
+            continue;
+        }
+        if window.get().is_none_or(|&start| record.due < start) {
+            tally.warmup_probes += 1;
             continue;
         }
         tally.probes += 1;
@@ -137,11 +148,18 @@ pub async fn run(args: &EngineArgs, servers: &TargetServers) -> anyhow::Result<F
     }
     let (tx, rx) = mpsc::channel(DEFAULT_RESULT_CAPACITY);
     let engine = Engine::start(config, tx);
-    let (synced_tx, mut synced) = watch::channel(0);
-    let consumer = tokio::spawn(consume(rx, args.protocol, synced_tx));
+    let (synced_tx, synced) = watch::channel(0);
+    let mut sync = Sync {
+        engine: &engine,
+        synced,
+        next_id: SYNC_TARGETS,
+        request: request(0),
+    };
+    let window = Arc::new(OnceLock::new());
+    let consumer = tokio::spawn(consume(rx, args.protocol, synced_tx, window.clone()));
 
     // Idle: every target configured, none probing yet.
-    sync(&engine, &mut synced, SYNC_TARGETS, request(0)).await?;
+    sync.wait().await?;
     let rss_before = measure::self_rss_kib()?;
     for i in 0..n {
         engine.upsert(
@@ -153,14 +171,13 @@ pub async fn run(args: &EngineArgs, servers: &TargetServers) -> anyhow::Result<F
             },
         );
     }
-    sync(&engine, &mut synced, SYNC_TARGETS - 1, request(0)).await?;
+    sync.wait().await?;
     let rss_idle = measure::self_rss_kib()?;
 
-    // Load: the same targets at the asked rate (a changed spec restarts each target).
-    let stats_before = engine.stats();
-    let cpu_before = measure::self_cpu()?;
-    let load = measure::MachineLoad::start()?;
-    let start = Instant::now();
+    // Load: the same targets at the asked rate (a changed spec restarts each target). The
+    // window opens once the engine has taken them all: with many targets that takes a while,
+    // reported apart as `load_upsert_ms`.
+    let upserts = Instant::now();
     for i in 0..n {
         engine.upsert(
             i as TargetId,
@@ -171,17 +188,27 @@ pub async fn run(args: &EngineArgs, servers: &TargetServers) -> anyhow::Result<F
             },
         );
     }
+    sync.wait().await?;
+    let upsert_time = upserts.elapsed();
+    let stats_before = engine.stats();
+    let cpu_before = measure::self_cpu()?;
     let server_cpu_before = measure::proc_cpu(servers.pid())?;
+    let load = measure::MachineLoad::start()?;
+    let start = Instant::now();
+    let _ = window.set(start);
     tokio::time::sleep_until(start + args.duration).await;
+    // The window ends here: stopping the engine (cancelling what is in flight, dropping the
+    // targets) is not part of it.
     let stats_after = engine.stats();
-    engine.shutdown().await;
     let elapsed = start.elapsed();
+    let cpu = measure::self_cpu()?.saturating_sub(cpu_before);
     let server_cpu = measure::proc_cpu(servers.pid())?.saturating_sub(server_cpu_before);
+    let others = load.others_since(cpu + server_cpu)?;
+    drop(sync);
+    engine.shutdown().await;
     let tally = tokio::time::timeout(SETTLE_TIMEOUT, consumer)
         .await
         .context("the engine's probes did not end after shutdown")??;
-    let cpu = measure::self_cpu()?.saturating_sub(cpu_before);
-    let others = load.others_since(cpu + server_cpu)?;
 
     let delta = |f: fn(&StatsSnapshot) -> u64| f(&stats_after).saturating_sub(f(&stats_before));
     let mut figures = Figures {
@@ -205,6 +232,11 @@ pub async fn run(args: &EngineArgs, servers: &TargetServers) -> anyhow::Result<F
     figures.count_error("results_dropped", delta(|s| s.results_dropped));
     figures.details.extend([
         ("scheduled".to_owned(), json!(delta(|s| s.scheduled))),
+        ("warmup_probes".to_owned(), json!(tally.warmup_probes)),
+        (
+            "load_upsert_ms".to_owned(),
+            json!(upsert_time.as_secs_f64() * 1e3),
+        ),
         ("completed".to_owned(), json!(delta(|s| s.completed))),
         (
             "cancelled_at_stop".to_owned(),
@@ -218,28 +250,40 @@ pub async fn run(args: &EngineArgs, servers: &TargetServers) -> anyhow::Result<F
     Ok(figures)
 }
 
-/// Returns once the engine has taken every upsert sent before: it probes a sync target (the
-/// first target's address) and the consumer sees that result; the sync target is then removed.
-/// The control channel is FIFO, so everything sent before it was taken.
-async fn sync(
-    engine: &Engine,
-    synced: &mut watch::Receiver<TargetId>,
-    id: TargetId,
+/// Tells when the engine has taken every upsert sent before: a sync target, on the first
+/// target's address, probes once at once and the consumer sees that result. The control channel
+/// is FIFO, so everything sent before the sync target was taken.
+struct Sync<'a> {
+    engine: &'a Engine,
+    synced: watch::Receiver<TargetId>,
+    next_id: TargetId,
     request: ProbeRequest,
-) -> anyhow::Result<()> {
-    engine.upsert(
-        id,
-        TargetSpec {
-            request,
-            interval: SYNC_INTERVAL,
-            rate_per_s: 1.0 / SYNC_INTERVAL.as_secs_f64(),
-        },
-    );
-    let result = tokio::time::timeout(SETTLE_TIMEOUT, synced.wait_for(|&seen| seen == id)).await;
-    engine.remove(id);
-    match result {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(_)) => bail!("the engine's results ended early"),
-        Err(_) => bail!("the engine did not take its targets within {SETTLE_TIMEOUT:?}"),
+}
+
+impl Sync<'_> {
+    async fn wait(&mut self) -> anyhow::Result<()> {
+        let rate = 1.0 / SYNC_INTERVAL.as_secs_f64();
+        // The engine phases each target by its id: take one whose first probe is due at once.
+        let id = (0..)
+            .map(|k| self.next_id - k)
+            .find(|&id| Phasing::for_rate(SYNC_INTERVAL, rate, id).offset <= SYNC_MAX_OFFSET)
+            .unwrap_or(self.next_id);
+        self.next_id = id - 1;
+        self.engine.upsert(
+            id,
+            TargetSpec {
+                request: self.request.clone(),
+                interval: SYNC_INTERVAL,
+                rate_per_s: rate,
+            },
+        );
+        let result =
+            tokio::time::timeout(SETTLE_TIMEOUT, self.synced.wait_for(|&seen| seen == id)).await;
+        self.engine.remove(id);
+        match result {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => bail!("the engine's results ended early"),
+            Err(_) => bail!("the engine did not take its targets within {SETTLE_TIMEOUT:?}"),
+        }
     }
 }
