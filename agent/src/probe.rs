@@ -63,13 +63,18 @@ pub async fn probe(req: &ProbeRequest, tls: &tls::TlsConfigs) -> Measurement {
     let start = Instant::now();
     let deadline = start + req.timeout;
     let mut timings = Timings::default();
+    // The TCP prober's state takes a few hundred bytes, the TLS, HTTP and gRPC probers' several
+    // KiB; inline, the largest would size every probe's future, which the engine moves into a
+    // task of its own for each probe. Boxed, a TCP probe stays small.
     let outcome = match req.protocol {
         ProbeProtocol::Tcp => tcp::probe(req, deadline, &mut timings).await,
-        ProbeProtocol::Ssl => tls::probe_handshake(req, deadline, tls, &mut timings).await,
-        ProbeProtocol::Http | ProbeProtocol::Https => {
-            http::probe(req, deadline, tls, start, &mut timings).await
+        ProbeProtocol::Ssl => {
+            Box::pin(tls::probe_handshake(req, deadline, tls, &mut timings)).await
         }
-        ProbeProtocol::Grpc => grpc::probe(req, deadline, tls, start, &mut timings).await,
+        ProbeProtocol::Http | ProbeProtocol::Https => {
+            Box::pin(http::probe(req, deadline, tls, start, &mut timings)).await
+        }
+        ProbeProtocol::Grpc => Box::pin(grpc::probe(req, deadline, tls, start, &mut timings)).await,
     };
     timings.total = start.elapsed();
     Measurement { outcome, timings }
