@@ -80,6 +80,8 @@ pub fn probe_request(
 struct Tally {
     /// Probes due before the measurement window (while the engine was taking the load specs).
     warmup_probes: u64,
+    /// Their lateness: how late probes start while the engine takes a burst of upserts.
+    warmup_lateness: Histogram,
     probes: u64,
     lateness: Histogram,
     failures: BTreeMap<String, u64>,
@@ -119,6 +121,7 @@ async fn consume(
         }
         if window.get().is_none_or(|&start| record.due < start) {
             tally.warmup_probes += 1;
+            tally.warmup_lateness.record(record.lateness);
             continue;
         }
         tally.probes += 1;
@@ -233,6 +236,14 @@ pub async fn run(args: &EngineArgs, servers: &TargetServers) -> anyhow::Result<F
     figures.details.extend([
         ("scheduled".to_owned(), json!(delta(|s| s.scheduled))),
         ("warmup_probes".to_owned(), json!(tally.warmup_probes)),
+        (
+            "warmup_lateness_p99_ms".to_owned(),
+            json!(ms(tally.warmup_lateness.quantile(0.99))),
+        ),
+        (
+            "warmup_lateness_max_ms".to_owned(),
+            json!(ms(tally.warmup_lateness.max())),
+        ),
         (
             "load_upsert_ms".to_owned(),
             json!(upsert_time.as_secs_f64() * 1e3),
