@@ -40,6 +40,8 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 16_384;
 pub const DEFAULT_RESULT_CAPACITY: usize = 65_536;
 /// Slots dispatched in one go before the scheduler looks at its control channel again.
 const DISPATCH_BATCH: usize = 1024;
+/// Control messages applied in one go before the scheduler looks at due slots again.
+const CONTROL_BATCH: usize = 256;
 
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
@@ -221,19 +223,32 @@ impl Scheduler {
             if let Some(due) = next {
                 sleep.as_mut().reset(due);
             }
+            // Not biased: a burst of control messages (discovery adding thousands of targets)
+            // must not hold back probes that are due, nor a busy schedule hold back control.
             tokio::select! {
-                biased;
                 () = self.shutdown.cancelled() => break,
-                cmd = control.recv() => match cmd {
-                    Some(Control::Upsert(id, spec)) => self.upsert(id, spec),
-                    Some(Control::Remove(id)) => self.remove(id),
-                    None => break,
-                },
+                cmd = control.recv() => {
+                    let Some(cmd) = cmd else { break };
+                    self.apply(cmd);
+                    for _ in 1..CONTROL_BATCH {
+                        match control.try_recv() {
+                            Ok(cmd) => self.apply(cmd),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 () = &mut sleep, if next.is_some() => self.dispatch_due(),
             }
         }
         for target in self.targets.values() {
             target.cancel.cancel();
+        }
+    }
+
+    fn apply(&mut self, cmd: Control) {
+        match cmd {
+            Control::Upsert(id, spec) => self.upsert(id, spec),
+            Control::Remove(id) => self.remove(id),
         }
     }
 
