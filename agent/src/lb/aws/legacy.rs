@@ -2,6 +2,8 @@
 //! A Classic LB has one health check for all its listeners; a legacy NLB gives every port a
 //! target group with the same health check. Both register nodes.
 
+use std::ops::RangeInclusive;
+
 use k8s_openapi::api::core::v1::Service;
 
 use super::attributes::DEFAULT_DEREGISTRATION_DELAY_S;
@@ -232,35 +234,16 @@ fn clb_check(
             )
         });
     }
-    let (interval, timeout, healthy, unhealthy) = CLB_DEFAULTS;
+    let (interval_s, timeout_s, healthy_threshold, unhealthy_threshold) =
+        timing(layers, CLB_DEFAULTS, CLB_TIMEOUT_RANGE, findings);
     let check = Check {
         protocol,
         port,
         path: protocol.is_http_like().then_some(path),
-        interval_s: layers.count(
-            "aws-load-balancer-healthcheck-interval",
-            interval,
-            INTERVAL_RANGE,
-            findings,
-        ),
-        timeout_s: layers.count(
-            "aws-load-balancer-healthcheck-timeout",
-            timeout,
-            CLB_TIMEOUT_RANGE,
-            findings,
-        ),
-        healthy_threshold: layers.count(
-            "aws-load-balancer-healthcheck-healthy-threshold",
-            healthy,
-            THRESHOLD_RANGE,
-            findings,
-        ),
-        unhealthy_threshold: layers.count(
-            "aws-load-balancer-healthcheck-unhealthy-threshold",
-            unhealthy,
-            THRESHOLD_RANGE,
-            findings,
-        ),
+        interval_s,
+        timeout_s,
+        healthy_threshold,
+        unhealthy_threshold,
         // A Classic LB's HTTP(S) check passes on 200 only: no matcher.
         matcher: None,
     };
@@ -321,7 +304,8 @@ fn nlb_check(
         port = ProbePort::Number(settings.legacy_shared_probe_port);
         path = Some(settings.legacy_shared_probe_path.clone());
     }
-    let (interval, timeout, healthy, unhealthy) = defaults;
+    let (interval_s, timeout_s, healthy_threshold, unhealthy_threshold) =
+        timing(layers, defaults, ELBV2_TIMEOUT_RANGE, findings);
     let matcher = (protocol != ProbeProtocol::Tcp)
         .then(|| Matcher::parse(MatcherKind::Http, NLB_AWS_DEFAULT_CODES, NLB_HTTP_RANGE).ok())
         .flatten();
@@ -329,31 +313,48 @@ fn nlb_check(
         protocol,
         port,
         path,
-        interval_s: layers.count(
+        interval_s,
+        timeout_s,
+        healthy_threshold,
+        unhealthy_threshold,
+        matcher,
+    };
+    (findings.errors.len() == errors_before).then_some(check)
+}
+
+/// Interval, timeout and thresholds from the `aws-load-balancer-healthcheck-*` annotations over
+/// `defaults` (in that order), each checked against the range AWS accepts; the two legacy LB
+/// kinds differ only in their defaults and timeout range.
+fn timing(
+    layers: &Layers<'_>,
+    (interval, timeout, healthy, unhealthy): (u32, u32, u32, u32),
+    timeout_range: RangeInclusive<u32>,
+    findings: &mut Findings,
+) -> (u32, u32, u32, u32) {
+    (
+        layers.count(
             "aws-load-balancer-healthcheck-interval",
             interval,
             INTERVAL_RANGE,
             findings,
         ),
-        timeout_s: layers.count(
+        layers.count(
             "aws-load-balancer-healthcheck-timeout",
             timeout,
-            ELBV2_TIMEOUT_RANGE,
+            timeout_range,
             findings,
         ),
-        healthy_threshold: layers.count(
+        layers.count(
             "aws-load-balancer-healthcheck-healthy-threshold",
             healthy,
             THRESHOLD_RANGE,
             findings,
         ),
-        unhealthy_threshold: layers.count(
+        layers.count(
             "aws-load-balancer-healthcheck-unhealthy-threshold",
             unhealthy,
             THRESHOLD_RANGE,
             findings,
         ),
-        matcher,
-    };
-    (findings.errors.len() == errors_before).then_some(check)
+    )
 }
