@@ -97,7 +97,14 @@ fn object_change(
                 .changes
                 .push(format!("port {}: {v2} creates no LB rule", ra.port)),
             None => {}
-            Some(rb) => probe_change(objects, a, ra.port, &ra.probe, &rb.probe, v1, v2, &mut out),
+            Some(rb) => {
+                probe_change(ra.port, &ra.probe, &rb.probe, v1, v2, &mut out);
+                if let (Some(pa), Some(pb)) = (&ra.probe, &rb.probe)
+                    && let Some(advice) = path_advice(objects, a, pa, pb)
+                {
+                    out.advice.push(advice);
+                }
+            }
         }
     }
     for rb in b
@@ -116,10 +123,7 @@ fn object_change(
     out
 }
 
-#[allow(clippy::too_many_arguments)]
 fn probe_change(
-    objects: &Objects,
-    result: &ServiceResult,
     port: i32,
     pa: &Option<ProbeSpec>,
     pb: &Option<ProbeSpec>,
@@ -141,9 +145,6 @@ fn probe_change(
             let (wa, wb) = (describe::what(pa), describe::what(pb));
             if wa != wb {
                 out.changes.push(format!("port {port}: {wb} replaces {wa}"));
-                if let Some(advice) = path_advice(objects, result, pa, pb) {
-                    out.advice.push(advice);
-                }
             }
             let (ta, tb) = (describe::when(pa), describe::when(pb));
             if ta != tb {
@@ -154,7 +155,8 @@ fn probe_change(
     }
 }
 
-/// A probe that turns into an HTTP check of a path the backend may not serve with 200.
+/// A probe that turns into an HTTP check of a path the backend may not serve with 200 (a probe
+/// that did not change gives none: its path and protocol are the same).
 fn path_advice(
     objects: &Objects,
     result: &ServiceResult,
