@@ -27,8 +27,6 @@ pub enum Error {
         field: String,
         message: String,
     },
-    #[error(transparent)]
-    Version(#[from] crate::lb::azure::version::VersionError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
