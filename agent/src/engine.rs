@@ -6,8 +6,9 @@
 //! - Targets are added, changed and removed while running; a change restarts only that target,
 //!   and its probes in flight are cancelled.
 //! - Concurrency is bounded globally and per target (at most one probe in flight per virtual
-//!   prober, with room for the previous one to end). A probe the bounds do not allow is skipped and counted: the engine's limit, never
-//!   the backend's failure.
+//!   prober, with room for the previous one to end), and so is lateness: above its capacity the
+//!   engine sheds probes instead of queueing them. A probe the bounds do not allow is skipped and
+//!   counted: the engine's limit, never the backend's failure.
 //! - Results go to a bounded channel with `try_send`: a slow consumer loses results, which are
 //!   counted, and the engine never waits for it.
 
@@ -32,10 +33,17 @@ pub use stats::{EngineStats, StatsSnapshot};
 /// The caller's name for a (spec, target) pair.
 pub type TargetId = u64;
 
-/// Probes in flight at once, over all targets, unless configured: thousands of targets at
-/// 10 probes/s with millisecond answers need a few hundred; black-holed targets hold a slot for
-/// their whole timeout.
-pub const DEFAULT_MAX_IN_FLIGHT: usize = 16_384;
+/// Probes in flight at once, over all targets, unless configured. Thousands of targets at
+/// 10 probes/s with millisecond answers need a few hundred; a black-holed target holds a slot for
+/// its whole timeout, so 1 000 of them at 10/s with 2 s timeouts fill half of it and still get two
+/// probes per second each. An HTTP probe in flight holds about 16 KiB: 4096 of them stay under
+/// 70 MiB, and above capacity a lower bound keeps more of the machine for probes that finish.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 4_096;
+/// How late a probe may start, unless configured. A probe that cannot start by then is skipped
+/// and counted: it no longer samples the moment it stands for, and running it anyway would let an
+/// overload grow into a queue in which every later probe starts later still. 100 ms is a tenth of
+/// a second-long check interval and the spacing of one target's probes at the default 10/s.
+pub const DEFAULT_MAX_LATENESS: Duration = Duration::from_millis(100);
 /// Results buffered for the consumer before new ones are dropped (and counted).
 pub const DEFAULT_RESULT_CAPACITY: usize = 65_536;
 /// Slots dispatched in one go before the scheduler looks at its control channel again.
@@ -46,12 +54,14 @@ const CONTROL_BATCH: usize = 256;
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
     pub max_in_flight: usize,
+    pub max_lateness: Duration,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            max_lateness: DEFAULT_MAX_LATENESS,
         }
     }
 }
@@ -126,6 +136,7 @@ impl Engine {
             targets: HashMap::new(),
             heap: BinaryHeap::new(),
             permits: Arc::new(Semaphore::new(config.max_in_flight)),
+            max_lateness: config.max_lateness,
             tls: Arc::new(TlsConfigs::new()),
             results,
             stats: stats.clone(),
@@ -208,6 +219,7 @@ struct Scheduler {
     /// One live slot per target; slots of removed or changed targets are dropped when popped.
     heap: BinaryHeap<Slot>,
     permits: Arc<Semaphore>,
+    max_lateness: Duration,
     tls: Arc<TlsConfigs>,
     results: mpsc::Sender<ProbeRecord>,
     stats: Arc<EngineStats>,
@@ -295,11 +307,11 @@ impl Scheduler {
                 _ => return,
             }
             let Some(slot) = self.heap.pop() else { return };
-            self.dispatch(slot);
+            self.dispatch(slot, now);
         }
     }
 
-    fn dispatch(&mut self, slot: Slot) {
+    fn dispatch(&mut self, slot: Slot, now: Instant) {
         let Some(target) = self.targets.get(&slot.target) else {
             return;
         };
@@ -312,6 +324,10 @@ impl Scheduler {
             ..slot
         });
         self.stats.scheduled.fetch_add(1, Ordering::Relaxed);
+        if now.saturating_duration_since(slot.due) > self.max_lateness {
+            self.stats.skipped_late.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         // One probe per virtual prober, and one more each while the previous one is still ending:
         // with a timeout equal to the interval (Azure's TCP probes) the old probe times out at
         // the very moment the next is due.
@@ -334,6 +350,7 @@ impl Scheduler {
         let tls = self.tls.clone();
         let results = self.results.clone();
         let stats = self.stats.clone();
+        let max_lateness = self.max_lateness;
         let (target_id, generation, prober, probers) = (
             slot.target,
             slot.generation,
@@ -345,6 +362,11 @@ impl Scheduler {
             let _in_flight = in_flight;
             let started = Instant::now();
             let lateness = started.saturating_duration_since(slot.due);
+            // A task that waited too long for a worker is as late as a slot popped too late.
+            if lateness > max_lateness {
+                stats.skipped_late.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
             let started_at = SystemTime::now();
             stats.record_lateness(lateness);
             let measurement = tokio::select! {

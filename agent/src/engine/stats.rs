@@ -15,6 +15,8 @@ pub struct EngineStats {
     pub cancelled: AtomicU64,
     pub skipped_target_limit: AtomicU64,
     pub skipped_global_limit: AtomicU64,
+    /// Probes that could not start within [`EngineConfig::max_lateness`](super::EngineConfig).
+    pub skipped_late: AtomicU64,
     pub results_dropped: AtomicU64,
     lateness: [AtomicU64; LATENESS_BUCKETS_US.len() + 1],
 }
@@ -27,9 +29,17 @@ pub struct StatsSnapshot {
     pub cancelled: u64,
     pub skipped_target_limit: u64,
     pub skipped_global_limit: u64,
+    pub skipped_late: u64,
     pub results_dropped: u64,
     /// Counts per bucket of [`LATENESS_BUCKETS_US`], then the overflow bucket.
     pub lateness: Vec<u64>,
+}
+
+impl StatsSnapshot {
+    /// Every probe the engine scheduled and did not run, whatever the reason.
+    pub fn skipped(&self) -> u64 {
+        self.skipped_target_limit + self.skipped_global_limit + self.skipped_late
+    }
 }
 
 impl EngineStats {
@@ -50,6 +60,7 @@ impl EngineStats {
             cancelled: load(&self.cancelled),
             skipped_target_limit: load(&self.skipped_target_limit),
             skipped_global_limit: load(&self.skipped_global_limit),
+            skipped_late: load(&self.skipped_late),
             results_dropped: load(&self.results_dropped),
             lateness: self.lateness.iter().map(load).collect(),
         }

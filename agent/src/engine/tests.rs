@@ -172,12 +172,45 @@ async fn changing_a_target_restarts_it_under_a_new_generation_and_an_identical_u
 async fn the_global_bound_skips_and_counts_instead_of_queueing() {
     let (addr, _open) = silent_server().await;
     let (tx, _rx) = mpsc::channel(1024);
-    let engine = Engine::start(EngineConfig { max_in_flight: 2 }, tx);
+    let engine = Engine::start(
+        EngineConfig {
+            max_in_flight: 2,
+            ..EngineConfig::default()
+        },
+        tx,
+    );
     engine.upsert(1, spec(addr, ProbeProtocol::Http, 2_000, 50.0));
     tokio::time::sleep(Duration::from_millis(300)).await;
     let stats = engine.stats();
     assert!(stats.skipped_global_limit >= 10, "{stats:?}");
     assert!(stats.scheduled >= 12);
+}
+
+#[tokio::test]
+async fn probes_that_cannot_start_on_time_are_shed_not_run_late() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, mut rx) = mpsc::channel(1024);
+    let max_lateness = Duration::from_millis(20);
+    let config = EngineConfig {
+        max_lateness,
+        ..EngineConfig::default()
+    };
+    let engine = Engine::start(config, tx);
+    engine.upsert(1, spec(addr, ProbeProtocol::Tcp, 1_000, 100.0));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Holding the only worker thread is an overload: about 30 probes fall due meanwhile.
+    std::thread::sleep(Duration::from_millis(300));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stats = engine.stats();
+    assert!(stats.skipped_late >= 20, "{stats:?}");
+    assert!(
+        stats.completed >= 10,
+        "probing goes on afterwards: {stats:?}"
+    );
+    while let Ok(record) = rx.try_recv() {
+        assert!(record.lateness <= max_lateness, "{record:?}");
+    }
 }
 
 #[tokio::test]

@@ -232,6 +232,7 @@ pub async fn run(args: &EngineArgs, servers: &TargetServers) -> anyhow::Result<F
     }
     figures.count_error("skipped_target_limit", delta(|s| s.skipped_target_limit));
     figures.count_error("skipped_global_limit", delta(|s| s.skipped_global_limit));
+    figures.count_error("skipped_late", delta(|s| s.skipped_late));
     figures.count_error("results_dropped", delta(|s| s.results_dropped));
     figures.details.extend([
         ("scheduled".to_owned(), json!(delta(|s| s.scheduled))),

@@ -282,14 +282,14 @@ impl Printer {
             Output::Table => self.line(&format!(
                 "{} probes completed; {} skipped at the engine's limits, {} results dropped",
                 stats.completed,
-                stats.skipped_global_limit + stats.skipped_target_limit,
+                stats.skipped(),
                 stats.results_dropped
             )),
             Output::Json => self.line(
                 &json!({
                     "type": "stats",
                     "completed": stats.completed,
-                    "skipped": stats.skipped_global_limit + stats.skipped_target_limit,
+                    "skipped": stats.skipped(),
                     "dropped": stats.results_dropped,
                 })
                 .to_string(),
