@@ -1,0 +1,2 @@
+//! The control plane's controllers, acting on the lab's store: scheduler, Deployments,
+//! EndpointSlices.
