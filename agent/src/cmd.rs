@@ -1,6 +1,5 @@
 //! The command line: one module per subcommand.
 
-mod duration;
 mod explain;
 mod probe;
 mod settings;

@@ -151,7 +151,16 @@ impl Backend {
         protocol: Protocol,
         behavior: Behavior,
     ) -> std::io::Result<Backend> {
-        let listener = TcpListener::bind(bind).await?;
+        Backend::serve(TcpListener::bind(bind).await?, protocol, behavior)
+    }
+
+    /// Serves on a listener bound elsewhere, e.g. inside a pod's network namespace (a socket
+    /// stays in the namespace it was created in), on the current tokio runtime.
+    pub fn serve(
+        listener: TcpListener,
+        protocol: Protocol,
+        behavior: Behavior,
+    ) -> std::io::Result<Backend> {
         let addr = listener.local_addr()?;
         let (behavior_tx, behavior_rx) = watch::channel(behavior);
         let (accepting_tx, accepting_rx) = watch::channel(true);

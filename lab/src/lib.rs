@@ -5,10 +5,18 @@
 //! - [`backend`]: programmable pod backends: per-path HTTP status codes and delays, HTTPS with a
 //!   self-signed certificate, gRPC health answers, resets, black holes, and behaviour that changes
 //!   while they run.
+//! - [`apps`]: how the applications in the lab's pods behave (scenario `apps`).
+//! - [`kubelet`]: runs each node's pods: network, application, readiness, termination.
+//! - [`scenario`]: scenario files and the runner that plays them.
+//! - [`truth`]: the ground truth of what really happened, and when.
 //! - [`sandbox`]: a throwaway network namespace with a black hole, for network tests.
 
 pub mod api;
+pub mod apps;
 pub mod backend;
 pub mod controllers;
+pub mod kubelet;
 pub mod net;
 pub mod sandbox;
+pub mod scenario;
+pub mod truth;

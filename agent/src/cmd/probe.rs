@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use probesim_agent::duration;
 use probesim_agent::engine::{DEFAULT_RESULT_CAPACITY, Engine, EngineConfig, TargetSpec};
 use probesim_agent::lb::health::EmulationSettings;
 use probesim_agent::lb::manual::{self, ManualProbe};
@@ -21,7 +22,6 @@ use probesim_agent::view::LbView;
 use tokio::sync::mpsc;
 
 use super::EXIT_BAD_INPUT;
-use super::duration;
 use super::settings::DeriveArgs;
 
 /// Virtual probers sample each target this often unless told otherwise: fine enough to place an

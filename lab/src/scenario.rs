@@ -1,0 +1,7 @@
+//! Scenarios: a cluster, its objects and applications, timed actions and expectations, in one
+//! YAML file (`lab/scenarios/sN-*.yaml`), and the runner that plays them.
+
+pub mod duration;
+pub mod file;
+
+pub use file::Scenario;
