@@ -5,3 +5,6 @@ pub mod duration;
 pub mod file;
 
 pub use file::Scenario;
+pub mod actions;
+pub mod admit;
+pub mod checks;
