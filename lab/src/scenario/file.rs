@@ -15,6 +15,7 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::str::FromStr;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -138,9 +139,21 @@ pub struct LbCheck {
     #[serde(default)]
     pub k8s_version: Option<String>,
     pub expect: LbExpect,
+    /// Where the probe leaves from: the LB's source address (`lb`, the default), or the node's
+    /// own address (`node`: what a plain check from the node sees).
+    #[serde(default)]
+    pub from: ProbeSource,
     /// What the report says about the probe, checked as a substring (e.g. `HTTP 404`).
     #[serde(default)]
     pub detail: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeSource {
+    #[default]
+    Lb,
+    Node,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -161,4 +174,209 @@ pub struct EndpointsCheck {
     pub serving: Option<usize>,
     #[serde(default)]
     pub terminating: Option<usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("cannot read scenario {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("scenario {path}: {source}")]
+    Parse {
+        path: String,
+        #[source]
+        source: serde_yaml_ng::Error,
+    },
+    #[error("scenario {path}: {what}")]
+    Invalid { path: String, what: String },
+}
+
+impl Scenario {
+    /// Reads and checks a scenario file.
+    pub fn load(path: &std::path::Path) -> Result<Scenario, ScenarioError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Scenario::parse(&text, &shown)
+    }
+
+    /// Parses and checks a scenario; `path` names it in errors.
+    pub fn parse(text: &str, path: &str) -> Result<Scenario, ScenarioError> {
+        let scenario: Scenario =
+            serde_yaml_ng::from_str(text).map_err(|source| ScenarioError::Parse {
+                path: path.to_owned(),
+                source,
+            })?;
+        scenario.validate().map_err(|what| ScenarioError::Invalid {
+            path: path.to_owned(),
+            what,
+        })?;
+        Ok(scenario)
+    }
+
+    /// Whatever serde cannot check: limits, and references to nodes and objects.
+    fn validate(&self) -> Result<(), String> {
+        if self.duration > MAX_DURATION {
+            return Err(format!(
+                "duration: {:?} is longer than the limit of {MAX_DURATION:?}",
+                self.duration
+            ));
+        }
+        if self.nodes.is_empty() || self.nodes.len() > MAX_NODES {
+            return Err(format!(
+                "nodes: between 1 and {MAX_NODES} nodes, not {}",
+                self.nodes.len()
+            ));
+        }
+        probesim_agent::lb::azure::version::CpaVersion::from_str(&self.kubernetes_version)
+            .map_err(|e| format!("kubernetesVersion: {:?}: {e}", self.kubernetes_version))?;
+        let nodes: Vec<&str> = self.nodes.iter().map(|n| n.name.as_str()).collect();
+        let known_node = |field: &str, node: &str| {
+            if nodes.contains(&node) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{field}: no node named {node:?} (nodes: {})",
+                    nodes.join(", ")
+                ))
+            }
+        };
+        for (i, object) in self.objects.iter().enumerate() {
+            check_object(object).map_err(|e| format!("objects[{i}]: {e}"))?;
+        }
+        for (i, action) in self.actions.iter().enumerate() {
+            let at = |what: &str| format!("actions[{i}].{what}");
+            if action.at > self.duration {
+                return Err(format!(
+                    "{}: {:?} is after the end ({:?})",
+                    at("at"),
+                    action.at,
+                    self.duration
+                ));
+            }
+            match &action.what {
+                Action::Apply(objects) => {
+                    for (j, o) in objects.iter().enumerate() {
+                        check_object(o).map_err(|e| format!("{}[{j}]: {e}", at("apply")))?;
+                    }
+                }
+                Action::Delete(p)
+                | Action::Rollout(p)
+                | Action::Scale { deployment: p, .. }
+                | Action::Annotate { object: p, .. } => {
+                    super::actions::parse_path(p).map_err(|e| format!("{}: {e}", at("object")))?;
+                }
+                Action::Cordon(node) | Action::Drain(node) | Action::Tunnel { node, .. } => {
+                    known_node(&at("node"), node)?
+                }
+                Action::App(_) => {}
+            }
+        }
+        for (i, expect) in self.expect.iter().enumerate() {
+            if expect.at > self.duration {
+                return Err(format!(
+                    "expect[{i}].at: {:?} is after the end ({:?})",
+                    expect.at, self.duration
+                ));
+            }
+            match &expect.what {
+                Expectation::Lb(check) => {
+                    if let Some(node) = &check.node {
+                        known_node(&format!("expect[{i}].lb.node"), node)?;
+                    }
+                    if let Some(version) = &check.k8s_version {
+                        probesim_agent::lb::azure::version::CpaVersion::from_str(version)
+                            .map_err(|e| format!("expect[{i}].lb.k8sVersion: {version:?}: {e}"))?;
+                    }
+                }
+                Expectation::NodeProxy { node, .. } => {
+                    known_node(&format!("expect[{i}].nodeProxy.node"), node)?
+                }
+                Expectation::Endpoints(_) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// At most this many nodes: each is a namespace with a kubelet thread.
+pub const MAX_NODES: usize = 16;
+
+fn check_object(object: &Value) -> Result<(), String> {
+    let api_version = object["apiVersion"].as_str().unwrap_or("");
+    let kind = object["kind"].as_str().unwrap_or("");
+    if crate::api::Resource::of(api_version, kind).is_none() {
+        return Err(format!(
+            "apiVersion {api_version:?} kind {kind:?} is not served by the lab"
+        ));
+    }
+    if object["metadata"]["name"]
+        .as_str()
+        .is_none_or(str::is_empty)
+    {
+        return Err(format!("{kind}: metadata.name is required"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_scenario_of_the_repository_loads() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&dir).expect("lab/scenarios") {
+            let path = entry.expect("entry").path();
+            let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(
+                Some(scenario.name.as_str()),
+                path.file_stem().and_then(|s| s.to_str())
+            );
+            names.push(scenario.reproduces.unwrap_or_default());
+        }
+        names.sort();
+        assert_eq!(names, ["S1", "S2", "S3", "S4", "S5", "S6", "S7"]);
+    }
+
+    #[test]
+    fn errors_name_the_field_and_value() {
+        let base = "name: x\ndescription: d\ncloud: azure\nkubernetesVersion: '1.24'\nnodes: [{name: n1}]\nduration: 10s\n";
+        let err = Scenario::parse(
+            &format!("{base}actions: [{{at: 1s, drain: n2}}]\n"),
+            "t.yaml",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "scenario t.yaml: actions[0].node: no node named \"n2\" (nodes: n1)"
+        );
+        let err = Scenario::parse(
+            &format!(
+                "{base}objects: [{{apiVersion: v1, kind: ConfigMap, metadata: {{name: c}}}}]\n"
+            ),
+            "t.yaml",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("objects[0]: apiVersion \"v1\" kind \"ConfigMap\" is not served"),
+            "{err}"
+        );
+        let err = Scenario::parse(&base.replace("10s", "10m"), "t.yaml").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("duration: 600s is longer than the limit"),
+            "{err}"
+        );
+        let err =
+            Scenario::parse(&base.replace("cloud: azure", "cloud: gcp"), "t.yaml").unwrap_err();
+        assert!(err.to_string().contains("unknown variant `gcp`"), "{err}");
+    }
 }
