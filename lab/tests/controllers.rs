@@ -249,6 +249,15 @@ async fn a_deployment_of_three_gets_three_pods_spread_over_three_nodes() {
         (Some(3), Some(1))
     );
 
+    // Deleted, its pods go with it (terminating first, then removed by the kubelet).
+    store
+        .delete(Resource::Deployment, "default", "web")
+        .unwrap();
+    settle(&store, "the Deployment's pods are gone", |s| {
+        pods(s).is_empty()
+    })
+    .await;
+
     kubelet.stop().await;
     controllers.stop().await;
 }

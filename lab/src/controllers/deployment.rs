@@ -94,6 +94,31 @@ pub fn plan(deployment: &Deployment, pods: &[Pod], now: Timestamp) -> Plan {
     plan
 }
 
+/// Pods whose controlling Deployment is gone, as `(namespace, name)`: the garbage collector
+/// deletes them (background propagation, the default of `kubectl delete`).
+pub fn orphans(deployments: &[Deployment], pods: &[Pod]) -> Vec<(String, String)> {
+    let alive: std::collections::HashSet<&str> = deployments
+        .iter()
+        .filter_map(|d| d.metadata.uid.as_deref())
+        .collect();
+    pods.iter()
+        .filter(|p| !objects::is_terminating(p))
+        .filter(|p| {
+            controller_of(&p.metadata).is_some_and(|o| {
+                o.kind == "Deployment"
+                    && o.api_version == "apps/v1"
+                    && !alive.contains(o.uid.as_str())
+            })
+        })
+        .map(|p| {
+            (
+                namespace_of(&p.metadata).to_owned(),
+                name_of(&p.metadata).to_owned(),
+            )
+        })
+        .collect()
+}
+
 /// When the next Ready pod becomes available, if one is waiting out `minReadySeconds`.
 fn next_available(params: &Params, pods: &[&Pod], now: Timestamp) -> Option<Timestamp> {
     if params.min_ready_seconds <= 0 {
@@ -144,6 +169,15 @@ impl Reconcile for DeploymentController {
                 }
             };
             wake = [wake, after].into_iter().flatten().min();
+        }
+        for (namespace, name) in orphans(&deployments, &pods) {
+            match store.delete_gracefully(Resource::Pod, &namespace, &name, None) {
+                Ok(_) | Err(StoreError::NotFound { .. }) => {}
+                Err(e) => {
+                    tracing::warn!(pod = %name, %namespace, error = %e, "could not delete an orphaned pod");
+                    wake = Some(RETRY_AFTER);
+                }
+            }
         }
         wake
     }

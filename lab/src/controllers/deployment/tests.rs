@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::rollout::{self, Step, deletion_order};
 use super::template::{self, Params, Strategy, fenceposts};
-use super::{plan, template_hash};
+use super::{orphans, plan, template_hash};
 
 const NOW: i64 = 1_800_000_000;
 
@@ -511,4 +511,16 @@ fn pods_of_other_owners_are_ignored() {
     let mut stranger = pod("x", &template_hash(&d), "ready");
     stranger.metadata.owner_references.as_mut().unwrap()[0].uid = "other".into();
     assert_eq!(plan(&d, &[stranger], now()).create.len(), 1);
+}
+
+#[test]
+fn pods_of_a_deleted_deployment_are_collected_once() {
+    let d = deployment(1, json!(null), "v1");
+    let hash = template_hash(&d);
+    let mine = [pod("a", &hash, "ready"), pod("b", &hash, "terminating")];
+    assert_eq!(orphans(std::slice::from_ref(&d), &mine), vec![]);
+    assert_eq!(
+        orphans(&[], &mine),
+        vec![("default".to_owned(), "a".to_owned())]
+    );
 }
