@@ -204,9 +204,13 @@ fn apply(store: &Store, deployment: &Deployment, plan: &Plan) -> Result<(), Stor
         let value = serde_json::to_value(status).map_err(|e| StoreError::Invalid {
             what: format!("status of Deployment {namespace}/{name}: {e}"),
         })?;
-        store.modify(Resource::Deployment, namespace, name, |d| {
+        match store.modify(Resource::Deployment, namespace, name, |d| {
             d["status"] = value
-        })?;
+        }) {
+            // Deleted meanwhile: its status no longer matters.
+            Ok(_) | Err(StoreError::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok(())
 }

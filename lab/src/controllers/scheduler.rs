@@ -19,7 +19,7 @@ mod filter;
 
 use super::objects::{self, controller_of, name_of, namespace_of};
 use super::run::{RETRY_AFTER, Reconcile};
-use crate::api::{Resource, Store};
+use crate::api::{Resource, Store, StoreError};
 
 use filter::filter;
 pub use filter::{
@@ -186,16 +186,20 @@ impl Reconcile for Scheduler {
         let now = objects::now();
         let mut failed = false;
         for decision in plan(&nodes, &pods) {
-            if let Err(e) = apply(store, &decision, now) {
-                tracing::warn!(?decision, error = %e, "scheduler could not write its decision");
-                failed = true;
+            match apply(store, &decision, now) {
+                // Deleted meanwhile: nothing to schedule.
+                Ok(()) | Err(StoreError::NotFound { .. }) => {}
+                Err(e) => {
+                    tracing::warn!(?decision, error = %e, "scheduler could not write its decision");
+                    failed = true;
+                }
             }
         }
         failed.then_some(RETRY_AFTER)
     }
 }
 
-fn apply(store: &Store, decision: &Decision, now: Timestamp) -> Result<(), crate::api::StoreError> {
+fn apply(store: &Store, decision: &Decision, now: Timestamp) -> Result<(), StoreError> {
     match decision {
         Decision::Bind {
             namespace,
