@@ -15,11 +15,11 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::jiff::Timestamp;
 
-mod filter;
-
 use super::objects::{self, controller_of, name_of, namespace_of};
 use super::run::{RETRY_AFTER, Reconcile};
 use crate::api::{Resource, Store, StoreError};
+
+mod filter;
 
 use filter::filter;
 pub use filter::{
@@ -28,6 +28,7 @@ pub use filter::{
 
 /// The scheduler name pods ask for by default (an empty `schedulerName` means this one).
 pub const DEFAULT_SCHEDULER_NAME: &str = "default-scheduler";
+
 /// One decision: bind the pod to `node`, or say why it cannot be.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
