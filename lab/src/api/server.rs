@@ -21,13 +21,13 @@
 use std::collections::HashSet;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited, StreamBody};
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
+use hyper::header::{ACCEPT, CONTENT_TYPE, HOST, HeaderValue};
 use hyper::{Method, Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
@@ -45,6 +45,7 @@ mod patch;
 mod query;
 mod route;
 mod status;
+mod table;
 mod watch;
 mod write;
 
@@ -54,6 +55,7 @@ pub use status::ApiError;
 
 use query::Query;
 use route::{Route, Target};
+use table::Form;
 
 /// The Kubernetes version `/version` reports unless the scenario sets one (AKS's default minor
 /// at the time of writing).
@@ -289,15 +291,44 @@ impl ApiServer {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
+        let accept = request
+            .headers()
+            .get(ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let form = table::Form::negotiate(accept, &query.include_object);
         let store = &*self.shared.store;
         let named = target.name.is_some();
         let written = match method {
-            Method::GET if query.watch || target.watch_path => return self.watch(&target, &query),
-            Method::GET if named => return Ok(json(200, &write::get(store, &target)?)),
+            Method::GET if query.watch || target.watch_path => {
+                return self.watch(&target, &query, form);
+            }
+            Method::GET if named => {
+                let object = write::get(store, &target)?;
+                return Ok(match form {
+                    Form::Object => json(200, &object),
+                    Form::Table(include) => {
+                        let table = table::table(
+                            target.resource,
+                            &[&object],
+                            include,
+                            true,
+                            SystemTime::now(),
+                        );
+                        json(200, &table)
+                    }
+                });
+            }
             Method::GET => {
                 let selector = selector(&target, &query)?;
                 let page = list::list(store, &target, &query, &selector).await?;
-                return Ok(json_bytes(200, page.to_json(target.resource)));
+                return Ok(match form {
+                    Form::Object => json_bytes(200, page.to_json(target.resource)),
+                    Form::Table(include) => {
+                        let table = table::page(target.resource, &page, include, SystemTime::now());
+                        json(200, &table)
+                    }
+                });
             }
             Method::POST
                 if !named && (target.namespace.is_some() || !target.resource.namespaced()) =>
@@ -317,7 +348,12 @@ impl ApiServer {
         Ok(json(code, &object))
     }
 
-    fn watch(&self, target: &Target, query: &Query) -> Result<Response<Body>, ApiError> {
+    fn watch(
+        &self,
+        target: &Target,
+        query: &Query,
+        form: Form,
+    ) -> Result<Response<Body>, ApiError> {
         let filter = watch::Filter {
             resource: target.resource,
             namespace: target.namespace.clone(),
@@ -335,6 +371,7 @@ impl ApiServer {
             bookmarks: query.allow_bookmarks.then_some(config.bookmark_interval),
             initial_events_end: query.send_initial_events && query.allow_bookmarks,
             until: Instant::now() + query.timeout.unwrap_or(config.watch_timeout),
+            form,
         };
         let watch = watch::Watch::start(&self.shared.store, filter, options);
         let body = StreamBody::new(watch.into_stream());

@@ -128,12 +128,22 @@ async fn kubectl_gets_watches_annotates_cordons_and_deletes() {
     let kubectl = Kubectl::new(binary, &running);
 
     let out = kubectl.ok(&["version"]).await;
-    assert!(out.contains("GitVersion:\"v1.29.7\""), "{out}");
+    assert!(out.contains("v1.29.7"), "{out}");
     let out = kubectl.ok(&["get", "pods", "-A"]).await;
     assert!(
         out.lines()
             .any(|l| l.starts_with("shop") && l.contains("web-1")),
         "{out}"
+    );
+    let header: Vec<&str> = out
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE"]
     );
     let out = kubectl
         .ok(&["get", "svc", "-n", "shop", "-o", "json"])
@@ -184,6 +194,12 @@ async fn kubectl_gets_watches_annotates_cordons_and_deletes() {
     store.create(pod("shop", "web-2", "n1")).unwrap();
     let line = wait_for_line("web-2").await;
     assert!(line.starts_with("shop"), "{line}");
+    // Rows are the server's table: the pod's STATUS follows its deletion.
+    store
+        .delete_gracefully(Resource::Pod, "shop", "web-2", None)
+        .unwrap();
+    let line = wait_for_line("Terminating").await;
+    assert!(line.contains("web-2"), "{line}");
     watch.kill().await.unwrap();
 
     kubectl

@@ -88,20 +88,29 @@ pub struct Page {
 }
 
 impl Page {
+    fn list_meta(&self) -> ListMeta {
+        ListMeta {
+            resource_version: self.revision.to_string(),
+            continue_token: self
+                .continue_token
+                .as_ref()
+                .map(ContinueToken::encode)
+                .unwrap_or_default(),
+            remaining_item_count: self.remaining,
+        }
+    }
+
+    /// The list's `metadata`: resourceVersion, continue, remainingItemCount.
+    pub fn metadata(&self) -> Value {
+        serde_json::to_value(self.list_meta()).unwrap_or_default()
+    }
+
     /// The `PodList`, `DeploymentList`, ... as JSON.
     pub fn to_json(&self, resource: Resource) -> Vec<u8> {
         let list = List {
             kind: format!("{}List", resource.kind()),
             api_version: resource.api_version(),
-            metadata: ListMeta {
-                resource_version: self.revision.to_string(),
-                continue_token: self
-                    .continue_token
-                    .as_ref()
-                    .map(ContinueToken::encode)
-                    .unwrap_or_default(),
-                remaining_item_count: self.remaining,
-            },
+            metadata: self.list_meta(),
             items: self.items.iter().map(|o| &**o).collect(),
         };
         serde_json::to_vec(&list).unwrap_or_default()

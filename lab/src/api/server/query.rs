@@ -29,6 +29,8 @@ pub struct Query {
     pub send_initial_events: bool,
     pub timeout: Option<Duration>,
     pub grace_period: Option<i64>,
+    /// `includeObject` of table requests: `None`, `Metadata` (the default) or `Object`.
+    pub include_object: String,
 }
 
 impl Query {
@@ -63,6 +65,7 @@ impl Query {
                     q.timeout = Some(Duration::from_secs(number(&key, &value)?));
                 }
                 "gracePeriodSeconds" => q.grace_period = Some(number(&key, &value)?),
+                "includeObject" => q.include_object = value,
                 _ => {}
             }
         }

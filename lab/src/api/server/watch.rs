@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -16,6 +16,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use super::status::ApiError;
+use super::table::{self, Form};
 use crate::api::resource::Resource;
 use crate::api::selector::Selector;
 use crate::api::store::{Event, EventType, Store};
@@ -85,6 +86,8 @@ pub struct Options {
     pub initial_events_end: bool,
     /// The watch ends at this moment; the client watches again.
     pub until: Instant,
+    /// Objects as they are, or as table rows for kubectl.
+    pub form: Form,
 }
 
 /// A running watch: its pending lines, its subscription and its position in the store's history.
@@ -97,6 +100,9 @@ pub struct Watch {
     position: u64,
     bookmarks: Option<Interval>,
     until: Instant,
+    form: Form,
+    /// Whether a table's column definitions went out (a watch sends them once).
+    headers_sent: bool,
 }
 
 #[derive(Serialize)]
@@ -127,6 +133,8 @@ impl Watch {
                 interval
             }),
             until: options.until,
+            form: options.form,
+            headers_sent: false,
         };
         match watch.subscribe(store, &options) {
             Ok(()) => {}
@@ -150,8 +158,10 @@ impl Watch {
                     let (objects, revision) = store.list(self.filter.resource, None);
                     match store.watch_from(revision) {
                         Ok((past, events)) => {
-                            for object in objects.iter().filter(|o| self.filter.matches(o)) {
-                                self.pending.push_back(line("ADDED", object));
+                            for object in &objects {
+                                if self.filter.matches(object) {
+                                    self.send("ADDED", object);
+                                }
                             }
                             break (past, events, revision);
                         }
@@ -185,8 +195,27 @@ impl Watch {
         }
         self.position = event.revision;
         if let Some((kind, object)) = self.filter.translate(event) {
-            self.pending.push_back(line(kind, &object));
+            self.send(kind, &object);
         }
+    }
+
+    /// Queues an ADDED, MODIFIED or DELETED line in the watch's form.
+    fn send(&mut self, kind: &str, object: &Value) {
+        let line = match self.form {
+            Form::Object => line(kind, object),
+            Form::Table(include) => {
+                let headers = !std::mem::replace(&mut self.headers_sent, true);
+                let row = table::table(
+                    self.filter.resource,
+                    &[object],
+                    include,
+                    headers,
+                    SystemTime::now(),
+                );
+                line(kind, &row)
+            }
+        };
+        self.pending.push_back(line);
     }
 
     fn bookmark(&self, initial_events_end: bool) -> Bytes {

@@ -26,6 +26,7 @@ fn options(from: Option<u64>) -> Options {
         bookmarks: None,
         initial_events_end: false,
         until: Instant::now() + Duration::from_secs(60),
+        form: Form::Object,
     }
 }
 
