@@ -246,6 +246,18 @@ impl ApiServer {
         match route {
             Route::Version => read_only(self.shared.version.to_json()),
             Route::Health => Ok(text(200, "ok")),
+            Route::OpenApiV2 => {
+                let accept = request.headers().get(ACCEPT).and_then(|v| v.to_str().ok());
+                let protobuf =
+                    accept.is_some_and(|a| a.contains(discovery::OPENAPI_V2_PROTOBUF_ACCEPT));
+                let document = discovery::openapi_v2(&self.shared.version, protobuf);
+                Ok(if protobuf {
+                    full(200, document, discovery::OPENAPI_V2_PROTOBUF)
+                } else {
+                    json_bytes(200, document)
+                })
+            }
+            Route::OpenApiV3 => read_only(discovery::openapi_v3()),
             Route::CoreVersions => {
                 let host = request
                     .headers()

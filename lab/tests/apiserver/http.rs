@@ -275,7 +275,15 @@ async fn discovery_and_version_describe_what_is_served() {
     let (_, apps) = get_json(&running, "/apis/apps/v1").await;
     assert_eq!(apps["resources"][0]["shortNames"], json!(["deploy"]));
     assert_eq!(get(&running, "/readyz").await.0, StatusCode::OK);
-    assert_eq!(get(&running, "/openapi/v2").await.0, StatusCode::NOT_FOUND);
+    let (status, openapi) = get_json(&running, "/openapi/v2").await;
+    assert_eq!(
+        (status, &openapi["definitions"]),
+        (StatusCode::OK, &json!({}))
+    );
+    assert_eq!(
+        get(&running, "/openapi/v3/apis/apps/v1").await.0,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]

@@ -227,6 +227,43 @@ async fn kubectl_gets_watches_annotates_cordons_and_deletes() {
         true
     );
 
+    // Manifests go in with validation on, and patches keep what they do not name.
+    let manifest = kubectl.home.join("deployment.yaml");
+    let deployment = |image: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: shop}}\n\
+             spec:\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    \
+             spec:\n      containers:\n      - name: web\n        image: {image}\n        \
+             readinessProbe: {{httpGet: {{path: /healthz, port: 80}}}}\n"
+        )
+    };
+    let template = |store: &Store| {
+        let d = store
+            .get(Resource::Deployment, "shop", "web")
+            .expect("deployment");
+        d["spec"]["template"]["spec"]["containers"][0].clone()
+    };
+    std::fs::write(&manifest, deployment("nginx:1")).unwrap();
+    let file = manifest.to_str().unwrap();
+    kubectl.ok(&["apply", "-f", file]).await;
+    kubectl
+        .ok(&[
+            "set",
+            "image",
+            "deployment/web",
+            "-n",
+            "shop",
+            "web=nginx:2",
+        ])
+        .await;
+    let container = template(&store);
+    assert_eq!(container["image"], "nginx:2");
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/healthz");
+    std::fs::write(&manifest, deployment("nginx:3")).unwrap();
+    let out = kubectl.ok(&["apply", "-f", file]).await;
+    assert!(out.contains("deployment.apps/web configured"), "{out}");
+    assert_eq!(template(&store)["image"], "nginx:3");
+
     // kubectl waits for a deleted pod to go: the kubelet's part is played here.
     let kubelet = {
         let store = store.clone();

@@ -68,6 +68,53 @@ impl Version {
     }
 }
 
+/// What kubectl's `Accept` names when it wants the OpenAPI v2 document in protobuf.
+pub const OPENAPI_V2_PROTOBUF_ACCEPT: &str = "com.github.proto-openapi.spec.v2";
+/// The `Content-Type` kube-apiserver answers it with (Go's mime parser refuses the `@` of the
+/// name kubectl asks with).
+pub const OPENAPI_V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
+/// `/openapi/v2`: a document without paths or definitions, in protobuf (gnostic's
+/// `openapi_v2.Document`) when asked, else JSON. kubectl validates manifests against the schema
+/// of their kind and skips kinds the document lacks, so `kubectl create -f` and `apply -f` work
+/// with validation on, as the lab keeps no schemas.
+pub fn openapi_v2(version: &Version, protobuf: bool) -> Vec<u8> {
+    if !protobuf {
+        let document = json!({
+            "swagger": "2.0",
+            "info": {"title": "Kubernetes", "version": version.git_version},
+            "paths": {},
+            "definitions": {},
+        });
+        return serde_json::to_vec(&document).unwrap_or_default();
+    }
+    // Length-delimited fields: swagger = 1, info = 2 (title = 1, version = 2), paths = 8,
+    // definitions = 9. Every length here is below 128, a one-byte varint.
+    let field = |number: u8, bytes: &[u8]| {
+        let length = u8::try_from(bytes.len()).unwrap_or(0).min(127);
+        let mut out = vec![number << 3 | 2, length];
+        out.extend_from_slice(&bytes[..usize::from(length)]);
+        out
+    };
+    let info = [
+        field(1, b"Kubernetes"),
+        field(2, version.git_version.as_bytes()),
+    ]
+    .concat();
+    [
+        field(1, b"2.0"),
+        field(2, &info),
+        field(8, &[]),
+        field(9, &[]),
+    ]
+    .concat()
+}
+
+/// `/openapi/v3`: the discovery document, with no group version.
+pub fn openapi_v3() -> Value {
+    json!({"paths": {}})
+}
+
 /// `/api`
 pub fn core_versions(server_address: &str) -> Value {
     json!({
@@ -174,6 +221,24 @@ mod tests {
         for bad in ["1.30.4", "v1.30", "v1.x.4", "v1.30.4.1", ""] {
             assert_eq!(Version::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn the_openapi_v2_document_is_the_protobuf_of_an_empty_swagger_document() {
+        let version = Version::parse("v1.30.4").unwrap();
+        let expected: Vec<u8> = [
+            &[0x0a, 3][..],
+            b"2.0",
+            &[0x12, 21, 0x0a, 10],
+            b"Kubernetes",
+            &[0x12, 7],
+            b"v1.30.4",
+            &[0x42, 0, 0x4a, 0],
+        ]
+        .concat();
+        assert_eq!(openapi_v2(&version, true), expected);
+        let json: Value = serde_json::from_slice(&openapi_v2(&version, false)).unwrap();
+        assert_eq!(json["swagger"], "2.0");
     }
 
     #[test]

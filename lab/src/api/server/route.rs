@@ -9,6 +9,10 @@ pub enum Route {
     Version,
     /// `/healthz`, `/readyz`, `/livez` and their sub-checks.
     Health,
+    /// `/openapi/v2`: an empty schema (clients validate nothing against it).
+    OpenApiV2,
+    /// `/openapi/v3`: no group versions, so clients fall back to v2.
+    OpenApiV3,
     /// `/api`: the core group's versions.
     CoreVersions,
     /// `/apis`: every other group.
@@ -44,6 +48,8 @@ impl Route {
         match parts.as_slice() {
             ["version"] => Some(Route::Version),
             ["healthz" | "readyz" | "livez", ..] => Some(Route::Health),
+            ["openapi", "v2"] => Some(Route::OpenApiV2),
+            ["openapi", "v3"] => Some(Route::OpenApiV3),
             ["api"] => Some(Route::CoreVersions),
             ["apis"] => Some(Route::Groups),
             ["apis", group] => known_group(group).map(Route::Group),
@@ -124,6 +130,7 @@ mod tests {
     fn paths_name_what_kube_apiserver_serves_there() {
         assert_eq!(Route::parse("/version"), Some(Route::Version));
         assert_eq!(Route::parse("/readyz/ping"), Some(Route::Health));
+        assert_eq!(Route::parse("/openapi/v2"), Some(Route::OpenApiV2));
         assert_eq!(Route::parse("/api"), Some(Route::CoreVersions));
         assert_eq!(Route::parse("/apis/"), Some(Route::Groups));
         assert_eq!(Route::parse("/apis/apps"), Some(Route::Group("apps")));
@@ -181,6 +188,7 @@ mod tests {
     fn paths_the_server_does_not_serve_have_no_route() {
         for path in [
             "/",
+            "/openapi/v3/api/v1",
             "/api/v2/pods",
             "/apis/apps/v1beta1/deployments",
             "/apis/batch/v1/jobs",

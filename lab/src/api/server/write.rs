@@ -147,7 +147,7 @@ pub fn patch(
     loop {
         attempt += 1;
         let current = get(store, target)?;
-        let mut patched = patch::apply(&current, patch_type, body)?;
+        let mut patched = patch::apply(&current, target.resource, patch_type, body)?;
         // The identity stays that of the path; a resourceVersion the patch sets is a precondition.
         for field in ["apiVersion", "kind"] {
             patched[field] = current[field].clone();
