@@ -15,6 +15,7 @@ mod apiserver {
     pub mod http;
     pub mod kube;
     pub mod kubectl;
+    pub mod netns;
 }
 
 /// A server on an ephemeral loopback port.

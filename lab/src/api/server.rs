@@ -44,6 +44,7 @@ mod list;
 mod patch;
 mod query;
 mod route;
+mod scale;
 mod status;
 mod table;
 mod watch;
@@ -54,7 +55,7 @@ pub use list::ContinueToken;
 pub use status::ApiError;
 
 use query::Query;
-use route::{Route, Target};
+use route::{Route, Subresource, Target};
 use table::Form;
 
 /// The Kubernetes version `/version` reports unless the scenario sets one (AKS's default minor
@@ -208,6 +209,14 @@ impl ApiServer {
         })
     }
 
+    /// [`ApiServer::serve`] for a listener bound elsewhere, typically on a thread inside a lab
+    /// network namespace (a socket keeps the namespace it was created in; a tokio listener would
+    /// stay tied to that thread's runtime).
+    pub fn serve_std(&self, listener: std::net::TcpListener) -> std::io::Result<JoinHandle<()>> {
+        listener.set_nonblocking(true)?;
+        Ok(self.serve(TcpListener::from_std(listener)?))
+    }
+
     async fn connection(self, stream: TcpStream) {
         let service = hyper::service::service_fn(move |request| {
             let server = self.clone();
@@ -311,6 +320,17 @@ impl ApiServer {
         let form = table::Form::negotiate(accept, &query.include_object);
         let store = &*self.shared.store;
         let named = target.name.is_some();
+        if target.subresource == Some(Subresource::Scale) {
+            let (code, scale) = match method {
+                Method::GET => (200, scale::get(store, &target)?),
+                Method::PUT => scale::update(store, &target, &body(request).await?)?,
+                Method::PATCH => {
+                    scale::patch(store, &target, &content_type, &body(request).await?)?
+                }
+                _ => return Err(ApiError::method_not_allowed(&method, &path)),
+            };
+            return Ok(json(code, &scale));
+        }
         let written = match method {
             Method::GET if query.watch || target.watch_path => {
                 return self.watch(&target, &query, form);

@@ -263,6 +263,11 @@ async fn kubectl_gets_watches_annotates_cordons_and_deletes() {
     let out = kubectl.ok(&["apply", "-f", file]).await;
     assert!(out.contains("deployment.apps/web configured"), "{out}");
     assert_eq!(template(&store)["image"], "nginx:3");
+    kubectl
+        .ok(&["scale", "deployment/web", "-n", "shop", "--replicas=3"])
+        .await;
+    let replicas = &store.get(Resource::Deployment, "shop", "web").unwrap()["spec"]["replicas"];
+    assert_eq!(replicas, 3);
 
     // kubectl waits for a deleted pod to go: the kubelet's part is played here.
     let kubelet = {

@@ -186,6 +186,17 @@ pub fn resource_list(group: &str) -> Value {
                 "verbs": ["get", "patch", "update"],
             }));
         }
+        if resource == Resource::Deployment {
+            resources.push(json!({
+                "name": "deployments/scale",
+                "singularName": "",
+                "namespaced": true,
+                "group": "autoscaling",
+                "version": "v1",
+                "kind": "Scale",
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
         if resource == Resource::Node {
             resources.push(json!({
                 "name": "nodes/proxy",

@@ -27,6 +27,25 @@ pub enum Route {
     NodeProxy { node: String },
 }
 
+/// A part of an object with a path of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subresource {
+    /// `.../NAME/status`: writes change only `status`.
+    Status,
+    /// `.../deployments/NAME/scale`: the replica count as an `autoscaling/v1` Scale.
+    Scale,
+}
+
+impl Subresource {
+    fn of(resource: Resource, name: &str) -> Option<Subresource> {
+        match name {
+            "status" if super::discovery::has_status(resource) => Some(Subresource::Status),
+            "scale" if resource == Resource::Deployment => Some(Subresource::Scale),
+            _ => None,
+        }
+    }
+}
+
 /// The objects a request reads or writes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
@@ -35,8 +54,7 @@ pub struct Target {
     pub namespace: Option<String>,
     /// The object's name; `None` for the collection.
     pub name: Option<String>,
-    /// The `status` subresource.
-    pub status: bool,
+    pub subresource: Option<Subresource>,
     /// A `/watch/` path (deprecated, still served): the request is a watch.
     pub watch_path: bool,
 }
@@ -73,12 +91,12 @@ fn in_group(group: &'static str, rest: &[&str]) -> Option<Route> {
         _ => (false, rest),
     };
     let at = |plural: &str| Resource::at(group, "v1", plural);
-    let target = |resource, namespace: Option<&str>, name: Option<&str>, status| {
+    let target = |resource, namespace: Option<&str>, name: Option<&str>, subresource| {
         Some(Route::Object(Target {
             resource,
             namespace: namespace.map(str::to_owned),
             name: name.map(str::to_owned),
-            status,
+            subresource,
             watch_path,
         }))
     };
@@ -86,25 +104,33 @@ fn in_group(group: &'static str, rest: &[&str]) -> Option<Route> {
         && let Some(resource) = at(plural).filter(|r| r.namespaced())
     {
         return match tail {
-            [] => target(resource, Some(namespace), None, false),
-            [name] => target(resource, Some(namespace), Some(name), false),
-            [name, "status"] if !watch_path => target(resource, Some(namespace), Some(name), true),
+            [] => target(resource, Some(namespace), None, None),
+            [name] => target(resource, Some(namespace), Some(name), None),
+            [name, sub] if !watch_path => {
+                let sub = Subresource::of(resource, sub)?;
+                target(resource, Some(namespace), Some(name), Some(sub))
+            }
             _ => None,
         };
     }
     match rest {
         [] if !watch_path => Some(Route::Resources { group }),
-        [plural] => target(at(plural)?, None, None, false),
+        [plural] => target(at(plural)?, None, None, None),
         [plural, name, tail @ ..] => {
             let resource = at(plural).filter(|r| !r.namespaced())?;
             match tail {
-                [] => target(resource, None, Some(name), false),
-                ["status"] if !watch_path => target(resource, None, Some(name), true),
+                [] => target(resource, None, Some(name), None),
                 ["proxy", ..] if resource == Resource::Node && !watch_path => {
                     Some(Route::NodeProxy {
                         node: (*name).to_owned(),
                     })
                 }
+                [sub] if !watch_path => target(
+                    resource,
+                    None,
+                    Some(name),
+                    Some(Subresource::of(resource, sub)?),
+                ),
                 _ => None,
             }
         }
@@ -121,7 +147,7 @@ mod tests {
             resource,
             namespace: namespace.map(str::to_owned),
             name: name.map(str::to_owned),
-            status: false,
+            subresource: None,
             watch_path: false,
         })
     }
@@ -177,7 +203,13 @@ mod tests {
         let Some(Route::Object(t)) = Route::parse("/api/v1/namespaces/web/pods/a/status") else {
             panic!("status path not served");
         };
-        assert!(t.status && t.name.as_deref() == Some("a"));
+        assert!(t.subresource == Some(Subresource::Status) && t.name.as_deref() == Some("a"));
+        let Some(Route::Object(t)) =
+            Route::parse("/apis/apps/v1/namespaces/web/deployments/d/scale")
+        else {
+            panic!("scale path not served");
+        };
+        assert_eq!(t.subresource, Some(Subresource::Scale));
         let Some(Route::Object(t)) = Route::parse("/api/v1/watch/namespaces/web/pods") else {
             panic!("legacy watch path not served");
         };
@@ -199,6 +231,8 @@ mod tests {
             "/api/v1/services/s/proxy",
             "/api/v1/watch",
             "/api/v1/watch/namespaces/web/pods/a/status",
+            "/api/v1/namespaces/web/pods/a/scale",
+            "/apis/discovery.k8s.io/v1/namespaces/web/endpointslices/a/status",
         ] {
             assert_eq!(Route::parse(path), None, "{path}");
         }

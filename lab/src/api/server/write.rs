@@ -5,13 +5,13 @@ use serde_json::{Value, json};
 use super::discovery::has_status;
 use super::patch::{self, PatchType};
 use super::query::Query;
-use super::route::Target;
+use super::route::{Subresource, Target};
 use super::status::ApiError;
 use crate::api::store::{Store, StoreError};
 
 /// Times a PATCH is re-applied when the object changed between its read and its write (the
 /// real server retries the same way; a lab object is not written that often).
-const PATCH_ATTEMPTS: usize = 5;
+pub(super) const PATCH_ATTEMPTS: usize = 5;
 
 /// HTTP status and object of a successful write.
 pub type Written = (u16, Value);
@@ -30,7 +30,7 @@ pub fn get(store: &Store, target: &Target) -> Result<Value, ApiError> {
         .ok_or_else(|| ApiError::not_found(target.resource, name(target)))
 }
 
-fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
+pub(super) fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(format!("the request body is not a JSON object: {e}"))
     })?;
@@ -105,7 +105,7 @@ pub fn create(store: &Store, target: &Target, body: &[u8]) -> Result<Written, Ap
 /// What a write through `target` may change: only `status` through `/status`, everything but
 /// `status` otherwise, for resources that have the subresource.
 fn restrict(target: &Target, current: &Value, mut wanted: Value) -> Value {
-    if target.status {
+    if target.subresource == Some(Subresource::Status) {
         let mut object = current.clone();
         object["status"] = wanted["status"].take();
         object["metadata"]["resourceVersion"] = wanted["metadata"]["resourceVersion"].take();

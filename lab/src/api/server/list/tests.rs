@@ -13,7 +13,7 @@ fn pods(namespace: Option<&str>) -> Target {
         resource: Resource::Pod,
         namespace: namespace.map(str::to_owned),
         name: None,
-        status: false,
+        subresource: None,
         watch_path: false,
     }
 }
