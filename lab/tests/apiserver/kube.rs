@@ -186,6 +186,17 @@ async fn writes_through_kube_create_patch_replace_and_delete() {
     let mut new: Pod = serde_json::from_value(pod("web", "", "n1")).unwrap();
     new.metadata.name = None;
     new.metadata.generate_name = Some("web-".into());
+    // A dry run would be a real write in the lab's store: it is refused.
+    let dry_run = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    let err = api.create(&dry_run, &new).await.unwrap_err();
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 400),
+        "{err}"
+    );
+    assert!(store.list(Resource::Pod, None).0.is_empty());
     let created = api
         .create(&PostParams::default(), &new)
         .await

@@ -45,6 +45,9 @@ impl ApiServer {
         match route {
             Route::Version => read_only(self.shared.version.to_json()),
             Route::Health => Ok(text(200, "ok")),
+            Route::OpenApiV2 if method != Method::GET => {
+                Err(ApiError::method_not_allowed(&method, &path))
+            }
             Route::OpenApiV2 => {
                 let accept = request.headers().get(ACCEPT).and_then(|v| v.to_str().ok());
                 let protobuf =
@@ -108,6 +111,11 @@ impl ApiServer {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
         let form = table::Form::negotiate(accept, &query.include_object);
+        if query.dry_run && method != Method::GET {
+            return Err(ApiError::bad_request(
+                "dryRun is not supported by the lab's API server: the write was not made",
+            ));
+        }
         let store = &*self.shared.store;
         let named = target.name.is_some();
         if target.subresource == Some(Subresource::Scale) {

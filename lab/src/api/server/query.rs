@@ -31,6 +31,9 @@ pub struct Query {
     pub grace_period: Option<i64>,
     /// `includeObject` of table requests: `None`, `Metadata` (the default) or `Object`.
     pub include_object: String,
+    /// `dryRun=All`: the lab's store cannot try a write without making it, so such writes are
+    /// refused rather than made.
+    pub dry_run: bool,
 }
 
 impl Query {
@@ -66,6 +69,7 @@ impl Query {
                 }
                 "gracePeriodSeconds" => q.grace_period = Some(number(&key, &value)?),
                 "includeObject" => q.include_object = value,
+                "dryRun" => q.dry_run = !value.is_empty(),
                 _ => {}
             }
         }
