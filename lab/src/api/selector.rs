@@ -241,14 +241,6 @@ impl FieldSelector {
             .iter()
             .all(|r| (field_value(object, &r.field) == r.value) == r.equal)
     }
-
-    /// The value this selector requires `field` to equal, if it does (`metadata.name=x`).
-    pub fn required(&self, field: &str) -> Option<&str> {
-        self.requirements
-            .iter()
-            .find(|r| r.equal && r.field == field)
-            .map(|r| r.value.as_str())
-    }
 }
 
 fn supported(resource: Resource, field: &str) -> bool {

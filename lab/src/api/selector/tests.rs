@@ -83,10 +83,3 @@ fn unsupported_fields_are_refused_with_the_servers_message() {
     let err = FieldSelector::parse("spec.nodeName", Resource::Pod).unwrap_err();
     assert!(matches!(err, SelectorError::Field { .. }), "{err}");
 }
-
-#[test]
-fn a_field_selector_names_the_value_it_requires() {
-    let s = FieldSelector::parse("metadata.name=web-1,spec.nodeName!=x", Resource::Pod).unwrap();
-    assert_eq!(s.required("metadata.name"), Some("web-1"));
-    assert_eq!(s.required("spec.nodeName"), None);
-}
