@@ -2,7 +2,11 @@
 //! kube-rs) list and watch.
 
 pub mod resource;
+pub mod selector;
+pub mod server;
 pub mod store;
 
 pub use resource::Resource;
+pub use selector::{FieldSelector, LabelSelector, Selector, SelectorError};
+pub use server::{ApiError, ApiServer, ApiServerConfig, ConfigError};
 pub use store::{Event, EventType, Store, StoreError};

@@ -42,6 +42,10 @@ pub struct Event {
     pub resource: Resource,
     pub revision: u64,
     pub object: Arc<Value>,
+    /// The object before this change (`None` for ADDED): what a watch with a selector needs to
+    /// tell an object that stopped matching (DELETED) from one that never matched, and what lets a
+    /// past revision be rebuilt for a consistent paged list.
+    pub previous: Option<Arc<Value>>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -177,7 +181,13 @@ impl Store {
         let revision = inner.revision;
         object["metadata"]["resourceVersion"] = json!(revision.to_string());
         let object = Arc::new(object);
-        self.record(&mut inner, EventType::Deleted, resource, object.clone());
+        self.record(
+            &mut inner,
+            EventType::Deleted,
+            resource,
+            object.clone(),
+            Some(old),
+        );
         Ok((*object).clone())
     }
 
@@ -394,16 +404,24 @@ impl Store {
         } else {
             EventType::Added
         };
-        self.record(inner, kind, key.0, object.clone());
+        self.record(inner, kind, key.0, object.clone(), existing);
         Ok((*object).clone())
     }
 
-    fn record(&self, inner: &mut Inner, kind: EventType, resource: Resource, object: Arc<Value>) {
+    fn record(
+        &self,
+        inner: &mut Inner,
+        kind: EventType,
+        resource: Resource,
+        object: Arc<Value>,
+        previous: Option<Arc<Value>>,
+    ) {
         let event = Event {
             kind,
             resource,
             revision: inner.revision,
             object,
+            previous,
         };
         inner.history.push_back(event.clone());
         while inner.history.len() > self.history_limit {
