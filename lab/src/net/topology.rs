@@ -92,6 +92,19 @@ struct Pod {
     node: String,
     ip: Ipv4Addr,
     netns: Arc<NetNs>,
+    /// The node's namespace and the pod's interface there.
+    host_link: (String, String),
+}
+
+impl Drop for Pod {
+    /// Deleting the node's end takes the pair and the route with it at once; the kernel
+    /// dismantles a deleted namespace later, and the pod's address may be handed out again now.
+    fn drop(&mut self) {
+        let (node_ns, link) = &self.host_link;
+        if let Err(e) = ip_batch(node_ns, &[format!("link del {link}")]) {
+            tracing::warn!(error = %e, "could not delete a pod's veth");
+        }
+    }
 }
 
 /// Pods' interfaces are `<prefix>p<n>`: with a prefix of at most 8 characters, `n` below a million
@@ -346,6 +359,7 @@ impl Topology {
                 node: node.to_owned(),
                 ip,
                 netns: netns.clone(),
+                host_link: (node_ns.name().to_owned(), host_if),
             },
         );
         Ok(netns)
