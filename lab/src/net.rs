@@ -9,6 +9,8 @@
 pub mod addr;
 mod cmd;
 mod error;
+pub mod iptables;
+pub mod proxy;
 pub mod reach;
 pub mod topology;
 

@@ -72,6 +72,49 @@ pub(crate) fn ip_batch(namespace: &str, lines: &[String]) -> Result<()> {
     .map(drop)
 }
 
+/// Runs `program args` inside `namespace` (`ip netns exec`), with `input` on its standard input,
+/// without blocking the runtime's thread.
+pub(crate) async fn exec_in_async(
+    namespace: &str,
+    program: &str,
+    args: &[&str],
+    input: Option<&str>,
+) -> Result<String> {
+    let mut full = vec!["netns", "exec", namespace, program];
+    full.extend_from_slice(args);
+    let command = describe(program, args);
+    let mut child = tokio::process::Command::new("ip")
+        .args(&full)
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| NetError::Spawn {
+            command: command.clone(),
+            package: package_of("ip"),
+            source,
+        })?;
+    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+        use tokio::io::AsyncWriteExt;
+        // A failed write shows up as the command's own error below.
+        let _ = stdin.write_all(text.as_bytes()).await;
+    }
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|source| NetError::Spawn {
+            command: command.clone(),
+            package: package_of(program),
+            source,
+        })?;
+    finish(namespace, command, program, &out)
+}
+
 fn run(namespace: &str, program: &str, args: &[&str], input: Option<&str>) -> Result<String> {
     let command = describe(program, args);
     let spawn_err = |source| NetError::Spawn {
