@@ -10,6 +10,7 @@ pub mod addr;
 mod cmd;
 mod error;
 pub mod iptables;
+pub mod policy;
 pub mod proxy;
 pub mod reach;
 pub mod topology;

@@ -160,6 +160,14 @@ pub fn comment(text: &str) -> String {
     format!("-m comment --comment \"{}\"", text.replace('"', "'"))
 }
 
+/// kube-proxy's chain names: `prefix` and the first 16 characters of the base32 SHA-256 of
+/// `what` (service port name, protocol, and for KUBE-SEP the endpoint).
+pub fn chain_name(prefix: &str, what: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, what.as_bytes());
+    let encoded = data_encoding::BASE32.encode(digest.as_ref());
+    format!("{prefix}{}", &encoded[..16])
+}
+
 /// What `iptables-save` shows: the chains of each table, and the targets each chain jumps to.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Saved {

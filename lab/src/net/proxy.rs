@@ -19,7 +19,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use self::endpoints::{Endpoint, categorize, endpoints_of, local_ready};
 use super::addr::Ipv4Cidr;
-use super::iptables::{Hook, Ruleset, Table, comment};
+use super::iptables::{Hook, Ruleset, Table, chain_name, comment};
 
 /// kube-proxy's masquerade mark (`--iptables-masquerade-bit` 14).
 pub const MASQ_MARK: &str = "0x4000";
@@ -406,14 +406,6 @@ impl PortRender<'_> {
             rules.rule(Table::Nat, &chain, &args);
         }
     }
-}
-
-/// kube-proxy's chain names: `prefix` and the first 16 characters of the base32 SHA-256 of
-/// `what` (service port name, protocol, and for KUBE-SEP the endpoint).
-pub fn chain_name(prefix: &str, what: &str) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, what.as_bytes());
-    let encoded = data_encoding::BASE32.encode(digest.as_ref());
-    format!("{prefix}{}", &encoded[..16])
 }
 
 #[cfg(test)]
