@@ -38,7 +38,7 @@ pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 pub const HOOK: Hook = Hook {
     table: Table::Filter,
     builtin: "FORWARD",
-    args: "-m comment --comment \"network policies of this node's pods\"",
+    args: "-m comment --comment \"network policies for pods on this node\"",
     target: POD_FW_CHAIN,
     first: true,
 };

@@ -118,10 +118,13 @@ pub struct HealthCheck {
 /// Namespace and name.
 pub type ServiceKey = (String, String);
 
+/// Every health-check node port of the node, by Service.
+pub type HealthChecks = BTreeMap<ServiceKey, HealthCheck>;
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProxyRules {
     pub rules: Ruleset,
-    pub health_checks: BTreeMap<ServiceKey, HealthCheck>,
+    pub health_checks: HealthChecks,
 }
 
 /// kube-proxy's rules for `node`, from every Service and EndpointSlice.

@@ -154,6 +154,21 @@ pub async fn http_get(
     http_request(source, target, "GET", path, timeout).await
 }
 
+/// [`http_get`] from inside `ns`, blocking the caller until the answer or the timeout.
+pub fn http_get_in(
+    ns: &NetNs,
+    source: Option<Ipv4Addr>,
+    target: SocketAddr,
+    path: &str,
+    timeout: Duration,
+) -> std::io::Result<HttpAnswer> {
+    let path = path.to_owned();
+    block_in(ns, move || async move {
+        http_get(source, target, &path, timeout).await
+    })
+    .map_err(std::io::Error::other)?
+}
+
 fn parse(raw: &[u8]) -> std::io::Result<HttpAnswer> {
     let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
     let text = String::from_utf8_lossy(raw);
