@@ -6,6 +6,7 @@
 //!   self-signed certificate, gRPC health answers, resets, black holes, and behaviour that changes
 //!   while they run.
 //! - [`apps`]: how the applications in the lab's pods behave (scenario `apps`).
+//! - [`cluster`]: a whole lab cluster: network, API server, controllers, kube-proxy, kubelets.
 //! - [`kubelet`]: runs each node's pods: network, application, readiness, termination.
 //! - [`scenario`]: scenario files and the runner that plays them.
 //! - [`truth`]: the ground truth of what really happened, and when.
@@ -14,6 +15,7 @@
 pub mod api;
 pub mod apps;
 pub mod backend;
+pub mod cluster;
 pub mod controllers;
 pub mod kubelet;
 pub mod net;

@@ -1,6 +1,183 @@
-//! `probesim-lab`: builds a simulated cluster and plays a scenario in it.
+//! `probesim-lab`: builds a simulated AKS/EKS cluster in network namespaces and plays a scenario
+//! in it.
 
-fn main() -> std::process::ExitCode {
-    eprintln!("probesim-lab: no command yet");
-    std::process::ExitCode::from(2)
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use probesim_lab::cluster::{Cluster, preflight};
+use probesim_lab::scenario::{self, Scenario, embedded};
+use tokio_util::sync::CancellationToken;
+
+/// Exit code when a scenario ran and an expectation failed.
+const EXIT_FAILED: u8 = 1;
+/// Exit code for a scenario or an environment the lab cannot use.
+const EXIT_UNUSABLE: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "probesim-lab",
+    version,
+    about = "A simulated cluster in network namespaces, for reproducing load-balancer failures"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Builds the scenario's cluster, plays its actions, checks its expectations and prints the
+    /// ground truth. Needs root (network namespaces, iptables).
+    Run {
+        /// A scenario file, or the name of a built-in scenario (`probesim-lab list`), e.g. `s1`.
+        scenario: String,
+        /// Keeps the cluster up after the scenario until Ctrl-C (kubectl can read it).
+        #[arg(long, env = "PROBESIM_LAB_KEEP_RUNNING")]
+        keep_running: bool,
+        #[arg(long, value_enum, default_value = "text", env = "PROBESIM_LAB_OUTPUT")]
+        output: Output,
+    },
+    /// Lists the built-in scenarios.
+    List,
+    /// Removes what crashed runs left behind (namespaces, processes).
+    Cleanup,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PROBESIM_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::List => {
+            for (name, text) in embedded::SCENARIOS {
+                let description = Scenario::parse(text, name)
+                    .map(|s| s.description)
+                    .unwrap_or_default();
+                println!(
+                    "{name:<42} {}",
+                    description.split(". ").next().unwrap_or("").trim()
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Cleanup => {
+            match preflight().and_then(|()| probesim_lab::cluster::remove_leftovers()) {
+                Ok(n) => {
+                    println!("removed {n} leftovers of earlier runs");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("probesim-lab: {e}");
+                    ExitCode::from(EXIT_UNUSABLE)
+                }
+            }
+        }
+        Command::Run {
+            scenario,
+            keep_running,
+            output,
+        } => match run(&scenario, keep_running, output) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(EXIT_FAILED),
+            Err(e) => {
+                eprintln!("probesim-lab: {e:#}");
+                ExitCode::from(EXIT_UNUSABLE)
+            }
+        },
+    }
+}
+
+fn run(name: &str, keep_running: bool, output: Output) -> anyhow::Result<bool> {
+    let scenario = load(name)?;
+    preflight().map_err(anyhow::Error::msg)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    runtime.block_on(async {
+        let stop = CancellationToken::new();
+        tokio::spawn(signals(stop.clone()));
+        let removed = probesim_lab::cluster::remove_leftovers().map_err(anyhow::Error::msg)?;
+        if removed > 0 {
+            eprintln!("removed {removed} leftovers of earlier runs");
+        }
+        eprintln!(
+            "building the cluster of {} ({} nodes)...",
+            scenario.name,
+            scenario.nodes.len()
+        );
+        let cluster = Arc::new(Cluster::up(&scenario).await.map_err(anyhow::Error::msg)?);
+        eprintln!(
+            "cluster up; API server at http://{} (kubectl --server http://{} get pods -A)",
+            cluster.api_addr(),
+            cluster.api_addr()
+        );
+        let report = scenario::run::play(&scenario, cluster.clone(), stop.clone()).await;
+        let mut out = std::io::stdout().lock();
+        match output {
+            Output::Text => scenario::run::print(&report, &mut out)?,
+            Output::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
+        }
+        drop(out);
+        if keep_running && !stop.is_cancelled() {
+            eprintln!("cluster kept running; Ctrl-C removes it");
+            stop.cancelled().await;
+        }
+        eprintln!("removing the cluster...");
+        match Arc::try_unwrap(cluster) {
+            Ok(cluster) => cluster.down().await,
+            Err(_) => anyhow::bail!(
+                "the cluster is still in use; its namespaces are removed by `probesim-lab cleanup`"
+            ),
+        }
+        Ok(report.passed())
+    })
+}
+
+/// A scenario file's path, or a built-in scenario's name or prefix (`s1`).
+fn load(name: &str) -> anyhow::Result<Scenario> {
+    let path = PathBuf::from(name);
+    if path.exists() {
+        return Ok(Scenario::load(&path)?);
+    }
+    let matches: Vec<_> = embedded::SCENARIOS
+        .iter()
+        .filter(|(n, _)| *n == name || n.starts_with(&format!("{name}-")))
+        .collect();
+    match matches.as_slice() {
+        [(n, text)] => Ok(Scenario::parse(text, n)?),
+        [] => anyhow::bail!(
+            "no scenario file or built-in scenario named {name:?} (see `probesim-lab list`)"
+        ),
+        _ => anyhow::bail!("{name:?} names several built-in scenarios (see `probesim-lab list`)"),
+    }
+}
+
+/// Ctrl-C and SIGTERM stop the run; the cluster is then removed.
+async fn signals(stop: CancellationToken) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(e) => {
+            eprintln!("probesim-lab: cannot watch SIGTERM: {e}");
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    eprintln!("stopping: removing the cluster");
+    stop.cancel();
 }

@@ -8,3 +8,5 @@ pub use file::Scenario;
 pub mod actions;
 pub mod admit;
 pub mod checks;
+pub mod embedded;
+pub mod run;
