@@ -12,7 +12,8 @@ use probesim_lab::net::topology::{
 };
 use probesim_lab::net::{Topology, TopologySpec, can_run_network_test, remove_leftovers};
 
-const TIMEOUT: Duration = Duration::from_secs(3);
+/// Below TCP's first retransmission (1 s): every link must carry the very first SYN.
+const TIMEOUT: Duration = Duration::from_millis(900);
 /// An address inside an AWS ALB subnet of the lab's VNet.
 const ALB_SOURCE: Ipv4Addr = Ipv4Addr::new(10, 224, 255, 10);
 /// Set for the child process of the crash test.

@@ -20,6 +20,7 @@
 //! prefix; a state file under [`STATE_DIR`] names the owning process, so that
 //! [`remove_leftovers`] can remove what a crashed run left.
 
+mod build;
 mod leftovers;
 mod spec;
 
@@ -30,7 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use probesim_agent::netns::NetNs;
 
 use super::addr::Ipv4Cidr;
-use super::cmd::{ip_batch, sysctl};
+use super::cmd::ip_batch;
 use super::{NetError, Result};
 
 pub use leftovers::{STATE_DIR, remove_leftovers, state_path};
@@ -117,91 +118,17 @@ impl Topology {
     pub fn create(spec: TopologySpec) -> Result<Topology> {
         spec.validate()?;
         let state = leftovers::StateFile::write(&spec.prefix)?;
-        let prefix = spec.prefix.clone();
-        let bridge = format!("{prefix}br");
-
-        let fabric = Arc::new(create_netns(&spec.netns_name("fabric"))?);
-        let mut lines = vec![
-            format!("link add {bridge} type bridge"),
-            format!(
-                "addr add {FABRIC_GATEWAY}/{} dev {bridge}",
-                NODE_SUBNET.prefix_len()
-            ),
-            format!("link set {bridge} up"),
-        ];
-        for node in &spec.nodes {
-            lines.push(format!("route add {} via {}", node.pod_cidr, node.ip));
-        }
-        for source in &spec.lb_sources {
-            lines.push(format!("route add {source}/32 via {LB_FABRIC_ADDR}"));
-        }
-        let mut settings = router_sysctls();
-        settings.push(("net/ipv4/conf/all/rp_filter".into(), "0"));
-        sysctl(fabric.name(), &settings)?;
-
-        let lb = Arc::new(create_netns(&spec.netns_name("lb"))?);
-        let lb_port = format!("{prefix}lb");
-        let mut lb_lines = vec![
-            format!(
-                "link add eth0 type veth peer name {lb_port} netns {}",
-                fabric.name()
-            ),
-            format!(
-                "addr add {LB_FABRIC_ADDR}/{} dev eth0",
-                NODE_SUBNET.prefix_len()
-            ),
-            "link set eth0 up".to_owned(),
-            format!("route add {CLUSTER_CIDR} via {FABRIC_GATEWAY}"),
-        ];
-        for source in &spec.lb_sources {
-            lb_lines.push(format!("addr add {source}/32 dev eth0"));
-        }
-        sysctl(
-            lb.name(),
-            &[
-                ("net/ipv4/conf/all/arp_announce".into(), "2"),
-                ("net/ipv4/conf/all/rp_filter".into(), "0"),
-                ("net/ipv6/conf/all/disable_ipv6".into(), "1"),
-                ("net/ipv6/conf/default/disable_ipv6".into(), "1"),
-            ],
-        )?;
-        ip_batch(lb.name(), &lb_lines)?;
-        lines.push(format!("link set {lb_port} master {bridge} up"));
-
-        let mut nodes = Vec::with_capacity(spec.nodes.len());
-        for (index, node) in spec.nodes.iter().enumerate() {
-            let netns = Arc::new(create_netns(
-                &spec.netns_name(&format!("node-{}", node.name)),
-            )?);
-            let port = format!("{prefix}n{index}");
-            let mut node_lines = vec![
-                format!(
-                    "link add eth0 type veth peer name {port} netns {}",
-                    fabric.name()
-                ),
-                format!("addr add {}/{} dev eth0", node.ip, NODE_SUBNET.prefix_len()),
-                "link set eth0 up".to_owned(),
-                // Addresses of this node's pod CIDR without a pod go nowhere, silently, as
-                // Calico's blackhole route for its block does.
-                format!("route add blackhole {}", node.pod_cidr),
-            ];
-            for other in spec.nodes.iter().filter(|o| o.name != node.name) {
-                node_lines.push(format!("route add {} via {}", other.pod_cidr, other.ip));
-            }
-            for source in &spec.lb_sources {
-                node_lines.push(format!("route add {source}/32 via {FABRIC_GATEWAY}"));
-            }
-            let mut settings = router_sysctls();
-            settings.push(("net/ipv4/conf/all/rp_filter".into(), "2"));
-            sysctl(netns.name(), &settings)?;
-            ip_batch(netns.name(), &node_lines)?;
-            lines.push(format!("link set {port} master {bridge} up"));
-            nodes.push(Node {
-                spec: node.clone(),
-                netns,
-            });
-        }
-        ip_batch(fabric.name(), &lines)?;
+        let fabric = Arc::new(build::fabric(&spec)?);
+        let lb = Arc::new(build::lb(&spec, fabric.name())?);
+        let nodes = (0..spec.nodes.len())
+            .map(|index| {
+                Ok(Node {
+                    spec: spec.nodes[index].clone(),
+                    netns: Arc::new(build::node(&spec, index, fabric.name())?),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        build::attach(&spec, fabric.name())?;
         Ok(Topology {
             pods: Mutex::new(Pods::default()),
             nodes,
@@ -325,34 +252,7 @@ impl Topology {
         };
         let netns = Arc::new(create_netns(&self.spec.pod_netns_name(number, pod_id))?);
         let host_if = format!("{prefix}p{number}");
-        sysctl(
-            netns.name(),
-            &[
-                ("net/ipv6/conf/all/disable_ipv6".into(), "1"),
-                ("net/ipv6/conf/default/disable_ipv6".into(), "1"),
-            ],
-        )?;
-        ip_batch(
-            netns.name(),
-            &[
-                format!(
-                    "link add eth0 type veth peer name {host_if} address {POD_GATEWAY_MAC} netns {}",
-                    node_ns.name()
-                ),
-                format!("addr add {ip}/32 dev eth0"),
-                "link set eth0 up".to_owned(),
-                format!("route add {POD_GATEWAY} dev eth0 scope link"),
-                format!("route add default via {POD_GATEWAY} dev eth0"),
-                format!("neigh add {POD_GATEWAY} lladdr {POD_GATEWAY_MAC} dev eth0 nud permanent"),
-            ],
-        )?;
-        ip_batch(
-            node_ns.name(),
-            &[
-                format!("link set {host_if} up"),
-                format!("route add {ip}/32 dev {host_if} scope link"),
-            ],
-        )?;
+        build::pod(netns.name(), node_ns.name(), &host_if, ip)?;
         self.pods().by_id.insert(
             pod_id.to_owned(),
             Pod {
@@ -393,22 +293,11 @@ impl Topology {
     pub fn shutdown(self) {}
 }
 
-fn create_netns(name: &str) -> Result<NetNs> {
+pub(super) fn create_netns(name: &str) -> Result<NetNs> {
     NetNs::create(name).map_err(|source| NetError::Netns {
         namespace: name.to_owned(),
         source,
     })
-}
-
-/// Forwarding on, no ICMP redirects between the hosts of one subnet, no IPv6.
-fn router_sysctls() -> Vec<(String, &'static str)> {
-    vec![
-        ("net/ipv4/ip_forward".into(), "1"),
-        ("net/ipv4/conf/all/send_redirects".into(), "0"),
-        ("net/ipv4/conf/default/send_redirects".into(), "0"),
-        ("net/ipv6/conf/all/disable_ipv6".into(), "1"),
-        ("net/ipv6/conf/default/disable_ipv6".into(), "1"),
-    ]
 }
 
 #[cfg(test)]
