@@ -65,17 +65,12 @@ pub const NETNS_PREFIX: &str = "probesim-";
 pub struct Topology {
     // Fields drop in this order: pods before nodes before the fabric, the state file last.
     pods: Mutex<Pods>,
-    nodes: Vec<Node>,
+    /// The nodes' namespaces, in the order of `spec.nodes`.
+    nodes: Vec<Arc<NetNs>>,
     lb: Arc<NetNs>,
     fabric: Arc<NetNs>,
     spec: TopologySpec,
     _state: leftovers::StateFile,
-}
-
-#[derive(Debug)]
-struct Node {
-    spec: NodeSpec,
-    netns: Arc<NetNs>,
 }
 
 #[derive(Debug, Default)]
@@ -121,12 +116,7 @@ impl Topology {
         let fabric = Arc::new(build::fabric(&spec)?);
         let lb = Arc::new(build::lb(&spec, fabric.name())?);
         let nodes = (0..spec.nodes.len())
-            .map(|index| {
-                Ok(Node {
-                    spec: spec.nodes[index].clone(),
-                    netns: Arc::new(build::node(&spec, index, fabric.name())?),
-                })
-            })
+            .map(|index| Ok(Arc::new(build::node(&spec, index, fabric.name())?)))
             .collect::<Result<Vec<_>>>()?;
         build::attach(&spec, fabric.name())?;
         Ok(Topology {
@@ -157,15 +147,15 @@ impl Topology {
     }
 
     pub fn node_ip(&self, node: &str) -> Result<Ipv4Addr> {
-        Ok(self.node(node)?.spec.ip)
+        Ok(self.node(node)?.0.ip)
     }
 
     pub fn pod_cidr(&self, node: &str) -> Result<Ipv4Cidr> {
-        Ok(self.node(node)?.spec.pod_cidr)
+        Ok(self.node(node)?.0.pod_cidr)
     }
 
     pub fn node_netns(&self, node: &str) -> Result<Arc<NetNs>> {
-        Ok(self.node(node)?.netns.clone())
+        Ok(self.node(node)?.1.clone())
     }
 
     /// The namespace holding the LB source addresses (and [`LB_FABRIC_ADDR`]).
@@ -182,10 +172,12 @@ impl Topology {
         &self.spec.lb_sources
     }
 
-    fn node(&self, node: &str) -> Result<&Node> {
-        self.nodes
+    fn node(&self, node: &str) -> Result<(&NodeSpec, &Arc<NetNs>)> {
+        self.spec
+            .nodes
             .iter()
-            .find(|n| n.spec.name == node)
+            .zip(&self.nodes)
+            .find(|(spec, _)| spec.name == node)
             .ok_or_else(|| NetError::UnknownNode {
                 prefix: self.spec.prefix.clone(),
                 node: node.to_owned(),
@@ -198,7 +190,7 @@ impl Topology {
 
     /// The next free pod address on `node`, round robin from `.2` (kubenet keeps `.1`).
     pub fn allocate_pod_ip(&self, node: &str) -> Result<Ipv4Addr> {
-        let cidr = self.node(node)?.spec.pod_cidr;
+        let cidr = self.pod_cidr(node)?;
         let mut pods = self.pods();
         let usable = u32::try_from(cidr.size().saturating_sub(3)).unwrap_or(u32::MAX);
         let start = pods.cursors.get(node).copied().unwrap_or(0);
@@ -218,42 +210,41 @@ impl Topology {
     }
 
     /// Creates pod `pod_id`'s namespace on `node` with address `ip` (see
-    /// [`Topology::allocate_pod_ip`]), its veth pair and routes.
+    /// [`Topology::allocate_pod_ip`]), its veth pair and routes. Pods are created one at a time,
+    /// so that two of them never get one address.
     pub fn add_pod(&self, node: &str, pod_id: &str, ip: Ipv4Addr) -> Result<Arc<NetNs>> {
-        let node_ns = self.node_netns(node)?;
+        let (_, node_ns) = self.node(node)?;
         let cidr = self.pod_cidr(node)?;
         let prefix = &self.spec.prefix;
-        let number = {
-            let mut pods = self.pods();
-            if pods.by_id.contains_key(pod_id) {
-                return Err(NetError::PodExists {
-                    prefix: prefix.clone(),
-                    pod: pod_id.to_owned(),
-                });
-            }
-            let taken = pods.by_id.values().any(|p| p.ip == ip);
-            let host = ip.to_bits().wrapping_sub(cidr.network().to_bits());
-            if taken || !cidr.contains(ip) || host == 0 || u64::from(host) + 1 >= cidr.size() {
-                return Err(NetError::PodAddress {
-                    pod: pod_id.to_owned(),
-                    node: node.to_owned(),
-                    ip,
-                    cidr,
-                });
-            }
-            if pods.created >= MAX_PODS_CREATED {
-                return Err(NetError::InvalidSpec {
-                    prefix: prefix.clone(),
-                    what: format!("more than {MAX_PODS_CREATED} pods created"),
-                });
-            }
-            pods.created += 1;
-            pods.created
-        };
+        let mut pods = self.pods();
+        if pods.by_id.contains_key(pod_id) {
+            return Err(NetError::PodExists {
+                prefix: prefix.clone(),
+                pod: pod_id.to_owned(),
+            });
+        }
+        let taken = pods.by_id.values().any(|p| p.ip == ip);
+        let host = ip.to_bits().wrapping_sub(cidr.network().to_bits());
+        if taken || !cidr.contains(ip) || host == 0 || u64::from(host) + 1 >= cidr.size() {
+            return Err(NetError::PodAddress {
+                pod: pod_id.to_owned(),
+                node: node.to_owned(),
+                ip,
+                cidr,
+            });
+        }
+        if pods.created >= MAX_PODS_CREATED {
+            return Err(NetError::InvalidSpec {
+                prefix: prefix.clone(),
+                what: format!("more than {MAX_PODS_CREATED} pods created"),
+            });
+        }
+        pods.created += 1;
+        let number = pods.created;
         let netns = Arc::new(create_netns(&self.spec.pod_netns_name(number, pod_id))?);
         let host_if = format!("{prefix}p{number}");
         build::pod(netns.name(), node_ns.name(), &host_if, ip)?;
-        self.pods().by_id.insert(
+        pods.by_id.insert(
             pod_id.to_owned(),
             Pod {
                 node: node.to_owned(),
