@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use probesim_lab::api::Store;
+use probesim_lab::api::{Resource, Store};
 use probesim_lab::backend::{Answer, Behavior, Protocol};
 use probesim_lab::net::reach::{HttpAnswer, NetnsBackend, http_get_in};
 use probesim_lab::net::topology::AZURE_LB_SOURCE;
@@ -184,6 +184,18 @@ fn node_ports_and_cluster_ips_reach_pods_on_the_same_and_on_other_nodes() {
     seen.sort();
     seen.dedup();
     assert_eq!(seen, ["web-0", "web-1"], "spread over both endpoints");
+
+    // A deleted Service's rules and chains go with it.
+    let n0 = lab.topology.node_netns("n0").unwrap();
+    let svc_chains = |text: &str| text.lines().filter(|l| l.starts_with(":KUBE-SVC-")).count();
+    let before = svc_chains(&n0.exec("iptables-save", &[]).unwrap());
+    lab.store
+        .delete(Resource::Service, "default", "web")
+        .unwrap();
+    lab.synced();
+    let after = n0.exec("iptables-save", &[]).unwrap();
+    assert_eq!(svc_chains(&after), before - 1, "{after}");
+    assert!(!after.contains("default/web:http"), "{after}");
 
     let pod = lab.topology.pod_netns("web-0").expect("pod");
     let answer = http_get_in(&pod, None, "10.0.0.11:80".parse().unwrap(), "/who", TIMEOUT).unwrap();

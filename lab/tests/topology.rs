@@ -5,14 +5,18 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Command;
 use std::time::Duration;
 
+use probesim_lab::api::Store;
 use probesim_lab::backend::{Behavior, Protocol};
 use probesim_lab::net::reach::{NetnsBackend, block_in, http_get};
 use probesim_lab::net::topology::{
     AZURE_LB_SOURCE, CONTROL_PLANE_ADDR, CONTROL_PLANE_PORT, NETNS_PREFIX, state_path,
 };
-use probesim_lab::net::{Topology, TopologySpec, can_run_network_test, remove_leftovers};
+use probesim_lab::net::{
+    DataplaneConfig, NodeDataplane, Topology, TopologySpec, can_run_network_test, remove_leftovers,
+};
 
-const TIMEOUT: Duration = Duration::from_secs(3);
+/// Below TCP's first retransmission (1 s): every link must carry the very first SYN.
+const TIMEOUT: Duration = Duration::from_millis(900);
 /// An address inside an AWS ALB subnet of the lab's VNet.
 const ALB_SOURCE: Ipv4Addr = Ipv4Addr::new(10, 224, 255, 10);
 /// Set for the child process of the crash test.
@@ -72,8 +76,8 @@ fn get(ns: &probesim_agent::netns::NetNs, source: Option<Ipv4Addr>, to: SocketAd
 }
 
 #[test]
-fn topology_up_and_down_leaves_nothing_behind() {
-    if !can_run_network_test("topology_up_and_down_leaves_nothing_behind") {
+fn topology_and_dataplanes_up_and_down_leave_nothing_behind() {
+    if !can_run_network_test("topology_and_dataplanes_up_and_down_leave_nothing_behind") {
         return;
     }
     let before = root_snapshot();
@@ -83,6 +87,25 @@ fn topology_up_and_down_leaves_nothing_behind() {
     let ip = topology.allocate_pod_ip("n0").unwrap();
     assert_eq!(ip, Ipv4Addr::new(10, 244, 0, 2));
     let pod = topology.add_pod("n0", "default/web-0", ip).unwrap();
+    // Each node's dataplane: a thread with health servers, and iptables runs.
+    let store = Store::new();
+    let dataplanes: Vec<NodeDataplane> = ["n0", "n1"]
+        .iter()
+        .map(|n| {
+            let ns = topology.node_netns(n).unwrap();
+            NodeDataplane::start(store.clone(), &ns, n, DataplaneConfig::default()).unwrap()
+        })
+        .collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for dp in &dataplanes {
+        assert!(
+            rt.block_on(dp.synced_to(store.revision(), Duration::from_secs(5)))
+                .is_ok()
+        );
+    }
     let second = topology.allocate_pod_ip("n0").unwrap();
     topology.add_pod("n0", "default/web-1", second).unwrap();
     assert_eq!(
@@ -115,7 +138,7 @@ fn topology_up_and_down_leaves_nothing_behind() {
     }
     assert_eq!(root_snapshot(), before, "the root namespace changed");
 
-    drop((pod, node));
+    drop((pod, node, dataplanes));
     drop(topology);
     assert!(
         lab_namespaces(&prefix).is_empty(),

@@ -57,6 +57,13 @@ fn package_of(program: &str) -> &'static str {
         .map_or("iproute2", |(_, package)| package)
 }
 
+/// Runs `ip -n namespace args` and returns its output.
+pub(crate) fn ip(namespace: &str, args: &[&str]) -> Result<String> {
+    let mut full = vec!["-n", namespace];
+    full.extend_from_slice(args);
+    run(namespace, "ip", &full, None)
+}
+
 /// Runs iproute2 commands (one per line, without the leading `ip`) in `namespace` as one batch.
 pub(crate) fn ip_batch(namespace: &str, lines: &[String]) -> Result<()> {
     if lines.is_empty() {

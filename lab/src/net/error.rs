@@ -32,6 +32,11 @@ pub enum NetError {
         command: String,
         stderr: String,
     },
+    #[error("network namespace {namespace}: links {links:?} did not come up")]
+    LinkDown {
+        namespace: String,
+        links: Vec<String>,
+    },
     #[error("cannot set {key} in network namespace {namespace}: {source}")]
     Sysctl {
         namespace: String,

@@ -33,7 +33,7 @@ where
 /// A [`Backend`] listening inside a namespace, on a thread of its own; dropping it stops both.
 #[derive(Debug)]
 pub struct NetnsBackend {
-    backend: Option<Backend>,
+    backend: Backend,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<Result<(), NetnsError>>>,
 }
@@ -65,7 +65,7 @@ impl NetnsBackend {
             .recv()
             .map_err(|_| std::io::Error::other("the backend's thread ended before it started"))??;
         Ok(NetnsBackend {
-            backend: Some(backend),
+            backend,
             stop: Some(stop_tx),
             thread: Some(thread),
         })
@@ -76,14 +76,13 @@ impl Deref for NetnsBackend {
     type Target = Backend;
 
     fn deref(&self) -> &Backend {
-        // Only `Drop` takes it.
-        self.backend.as_ref().unwrap_or_else(|| unreachable!())
+        &self.backend
     }
 }
 
 impl Drop for NetnsBackend {
+    /// Stopping the thread's runtime ends the backend's tasks with it.
     fn drop(&mut self) {
-        drop(self.backend.take());
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

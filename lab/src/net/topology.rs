@@ -20,6 +20,7 @@
 //! prefix; a state file under [`STATE_DIR`] names the owning process, so that
 //! [`remove_leftovers`] can remove what a crashed run left.
 
+mod build;
 mod leftovers;
 mod spec;
 
@@ -30,7 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use probesim_agent::netns::NetNs;
 
 use super::addr::Ipv4Cidr;
-use super::cmd::{ip_batch, sysctl};
+use super::cmd::ip_batch;
 use super::{NetError, Result};
 
 pub use leftovers::{STATE_DIR, remove_leftovers, state_path};
@@ -64,17 +65,12 @@ pub const NETNS_PREFIX: &str = "probesim-";
 pub struct Topology {
     // Fields drop in this order: pods before nodes before the fabric, the state file last.
     pods: Mutex<Pods>,
-    nodes: Vec<Node>,
+    /// The nodes' namespaces, in the order of `spec.nodes`.
+    nodes: Vec<Arc<NetNs>>,
     lb: Arc<NetNs>,
     fabric: Arc<NetNs>,
     spec: TopologySpec,
     _state: leftovers::StateFile,
-}
-
-#[derive(Debug)]
-struct Node {
-    spec: NodeSpec,
-    netns: Arc<NetNs>,
 }
 
 #[derive(Debug, Default)]
@@ -117,91 +113,12 @@ impl Topology {
     pub fn create(spec: TopologySpec) -> Result<Topology> {
         spec.validate()?;
         let state = leftovers::StateFile::write(&spec.prefix)?;
-        let prefix = spec.prefix.clone();
-        let bridge = format!("{prefix}br");
-
-        let fabric = Arc::new(create_netns(&spec.netns_name("fabric"))?);
-        let mut lines = vec![
-            format!("link add {bridge} type bridge"),
-            format!(
-                "addr add {FABRIC_GATEWAY}/{} dev {bridge}",
-                NODE_SUBNET.prefix_len()
-            ),
-            format!("link set {bridge} up"),
-        ];
-        for node in &spec.nodes {
-            lines.push(format!("route add {} via {}", node.pod_cidr, node.ip));
-        }
-        for source in &spec.lb_sources {
-            lines.push(format!("route add {source}/32 via {LB_FABRIC_ADDR}"));
-        }
-        let mut settings = router_sysctls();
-        settings.push(("net/ipv4/conf/all/rp_filter".into(), "0"));
-        sysctl(fabric.name(), &settings)?;
-
-        let lb = Arc::new(create_netns(&spec.netns_name("lb"))?);
-        let lb_port = format!("{prefix}lb");
-        let mut lb_lines = vec![
-            format!(
-                "link add eth0 type veth peer name {lb_port} netns {}",
-                fabric.name()
-            ),
-            format!(
-                "addr add {LB_FABRIC_ADDR}/{} dev eth0",
-                NODE_SUBNET.prefix_len()
-            ),
-            "link set eth0 up".to_owned(),
-            format!("route add {CLUSTER_CIDR} via {FABRIC_GATEWAY}"),
-        ];
-        for source in &spec.lb_sources {
-            lb_lines.push(format!("addr add {source}/32 dev eth0"));
-        }
-        sysctl(
-            lb.name(),
-            &[
-                ("net/ipv4/conf/all/arp_announce".into(), "2"),
-                ("net/ipv4/conf/all/rp_filter".into(), "0"),
-                ("net/ipv6/conf/all/disable_ipv6".into(), "1"),
-                ("net/ipv6/conf/default/disable_ipv6".into(), "1"),
-            ],
-        )?;
-        ip_batch(lb.name(), &lb_lines)?;
-        lines.push(format!("link set {lb_port} master {bridge} up"));
-
-        let mut nodes = Vec::with_capacity(spec.nodes.len());
-        for (index, node) in spec.nodes.iter().enumerate() {
-            let netns = Arc::new(create_netns(
-                &spec.netns_name(&format!("node-{}", node.name)),
-            )?);
-            let port = format!("{prefix}n{index}");
-            let mut node_lines = vec![
-                format!(
-                    "link add eth0 type veth peer name {port} netns {}",
-                    fabric.name()
-                ),
-                format!("addr add {}/{} dev eth0", node.ip, NODE_SUBNET.prefix_len()),
-                "link set eth0 up".to_owned(),
-                // Addresses of this node's pod CIDR without a pod go nowhere, silently, as
-                // Calico's blackhole route for its block does.
-                format!("route add blackhole {}", node.pod_cidr),
-            ];
-            for other in spec.nodes.iter().filter(|o| o.name != node.name) {
-                node_lines.push(format!("route add {} via {}", other.pod_cidr, other.ip));
-            }
-            for source in &spec.lb_sources {
-                node_lines.push(format!("route add {source}/32 via {FABRIC_GATEWAY}"));
-            }
-            let mut settings = router_sysctls();
-            settings.push(("net/ipv4/conf/all/rp_filter".into(), "2"));
-            sysctl(netns.name(), &settings)?;
-            ip_batch(netns.name(), &node_lines)?;
-            lines.push(format!("link set {port} master {bridge} up"));
-            nodes.push(Node {
-                spec: node.clone(),
-                netns,
-            });
-        }
-        ip_batch(fabric.name(), &lines)?;
+        let fabric = Arc::new(build::fabric(&spec)?);
+        let lb = Arc::new(build::lb(&spec, fabric.name())?);
+        let nodes = (0..spec.nodes.len())
+            .map(|index| Ok(Arc::new(build::node(&spec, index, fabric.name())?)))
+            .collect::<Result<Vec<_>>>()?;
+        build::attach(&spec, fabric.name())?;
         Ok(Topology {
             pods: Mutex::new(Pods::default()),
             nodes,
@@ -230,15 +147,15 @@ impl Topology {
     }
 
     pub fn node_ip(&self, node: &str) -> Result<Ipv4Addr> {
-        Ok(self.node(node)?.spec.ip)
+        Ok(self.node(node)?.0.ip)
     }
 
     pub fn pod_cidr(&self, node: &str) -> Result<Ipv4Cidr> {
-        Ok(self.node(node)?.spec.pod_cidr)
+        Ok(self.node(node)?.0.pod_cidr)
     }
 
     pub fn node_netns(&self, node: &str) -> Result<Arc<NetNs>> {
-        Ok(self.node(node)?.netns.clone())
+        Ok(self.node(node)?.1.clone())
     }
 
     /// The namespace holding the LB source addresses (and [`LB_FABRIC_ADDR`]).
@@ -255,10 +172,12 @@ impl Topology {
         &self.spec.lb_sources
     }
 
-    fn node(&self, node: &str) -> Result<&Node> {
-        self.nodes
+    fn node(&self, node: &str) -> Result<(&NodeSpec, &Arc<NetNs>)> {
+        self.spec
+            .nodes
             .iter()
-            .find(|n| n.spec.name == node)
+            .zip(&self.nodes)
+            .find(|(spec, _)| spec.name == node)
             .ok_or_else(|| NetError::UnknownNode {
                 prefix: self.spec.prefix.clone(),
                 node: node.to_owned(),
@@ -271,7 +190,7 @@ impl Topology {
 
     /// The next free pod address on `node`, round robin from `.2` (kubenet keeps `.1`).
     pub fn allocate_pod_ip(&self, node: &str) -> Result<Ipv4Addr> {
-        let cidr = self.node(node)?.spec.pod_cidr;
+        let cidr = self.pod_cidr(node)?;
         let mut pods = self.pods();
         let usable = u32::try_from(cidr.size().saturating_sub(3)).unwrap_or(u32::MAX);
         let start = pods.cursors.get(node).copied().unwrap_or(0);
@@ -291,69 +210,41 @@ impl Topology {
     }
 
     /// Creates pod `pod_id`'s namespace on `node` with address `ip` (see
-    /// [`Topology::allocate_pod_ip`]), its veth pair and routes.
+    /// [`Topology::allocate_pod_ip`]), its veth pair and routes. Pods are created one at a time,
+    /// so that two of them never get one address.
     pub fn add_pod(&self, node: &str, pod_id: &str, ip: Ipv4Addr) -> Result<Arc<NetNs>> {
-        let node_ns = self.node_netns(node)?;
+        let (_, node_ns) = self.node(node)?;
         let cidr = self.pod_cidr(node)?;
         let prefix = &self.spec.prefix;
-        let number = {
-            let mut pods = self.pods();
-            if pods.by_id.contains_key(pod_id) {
-                return Err(NetError::PodExists {
-                    prefix: prefix.clone(),
-                    pod: pod_id.to_owned(),
-                });
-            }
-            let taken = pods.by_id.values().any(|p| p.ip == ip);
-            let host = ip.to_bits().wrapping_sub(cidr.network().to_bits());
-            if taken || !cidr.contains(ip) || host == 0 || u64::from(host) + 1 >= cidr.size() {
-                return Err(NetError::PodAddress {
-                    pod: pod_id.to_owned(),
-                    node: node.to_owned(),
-                    ip,
-                    cidr,
-                });
-            }
-            if pods.created >= MAX_PODS_CREATED {
-                return Err(NetError::InvalidSpec {
-                    prefix: prefix.clone(),
-                    what: format!("more than {MAX_PODS_CREATED} pods created"),
-                });
-            }
-            pods.created += 1;
-            pods.created
-        };
+        let mut pods = self.pods();
+        if pods.by_id.contains_key(pod_id) {
+            return Err(NetError::PodExists {
+                prefix: prefix.clone(),
+                pod: pod_id.to_owned(),
+            });
+        }
+        let taken = pods.by_id.values().any(|p| p.ip == ip);
+        let host = ip.to_bits().wrapping_sub(cidr.network().to_bits());
+        if taken || !cidr.contains(ip) || host == 0 || u64::from(host) + 1 >= cidr.size() {
+            return Err(NetError::PodAddress {
+                pod: pod_id.to_owned(),
+                node: node.to_owned(),
+                ip,
+                cidr,
+            });
+        }
+        if pods.created >= MAX_PODS_CREATED {
+            return Err(NetError::InvalidSpec {
+                prefix: prefix.clone(),
+                what: format!("more than {MAX_PODS_CREATED} pods created"),
+            });
+        }
+        pods.created += 1;
+        let number = pods.created;
         let netns = Arc::new(create_netns(&self.spec.pod_netns_name(number, pod_id))?);
         let host_if = format!("{prefix}p{number}");
-        sysctl(
-            netns.name(),
-            &[
-                ("net/ipv6/conf/all/disable_ipv6".into(), "1"),
-                ("net/ipv6/conf/default/disable_ipv6".into(), "1"),
-            ],
-        )?;
-        ip_batch(
-            netns.name(),
-            &[
-                format!(
-                    "link add eth0 type veth peer name {host_if} address {POD_GATEWAY_MAC} netns {}",
-                    node_ns.name()
-                ),
-                format!("addr add {ip}/32 dev eth0"),
-                "link set eth0 up".to_owned(),
-                format!("route add {POD_GATEWAY} dev eth0 scope link"),
-                format!("route add default via {POD_GATEWAY} dev eth0"),
-                format!("neigh add {POD_GATEWAY} lladdr {POD_GATEWAY_MAC} dev eth0 nud permanent"),
-            ],
-        )?;
-        ip_batch(
-            node_ns.name(),
-            &[
-                format!("link set {host_if} up"),
-                format!("route add {ip}/32 dev {host_if} scope link"),
-            ],
-        )?;
-        self.pods().by_id.insert(
+        build::pod(netns.name(), node_ns.name(), &host_if, ip)?;
+        pods.by_id.insert(
             pod_id.to_owned(),
             Pod {
                 node: node.to_owned(),
@@ -393,22 +284,11 @@ impl Topology {
     pub fn shutdown(self) {}
 }
 
-fn create_netns(name: &str) -> Result<NetNs> {
+pub(super) fn create_netns(name: &str) -> Result<NetNs> {
     NetNs::create(name).map_err(|source| NetError::Netns {
         namespace: name.to_owned(),
         source,
     })
-}
-
-/// Forwarding on, no ICMP redirects between the hosts of one subnet, no IPv6.
-fn router_sysctls() -> Vec<(String, &'static str)> {
-    vec![
-        ("net/ipv4/ip_forward".into(), "1"),
-        ("net/ipv4/conf/all/send_redirects".into(), "0"),
-        ("net/ipv4/conf/default/send_redirects".into(), "0"),
-        ("net/ipv6/conf/all/disable_ipv6".into(), "1"),
-        ("net/ipv6/conf/default/disable_ipv6".into(), "1"),
-    ]
 }
 
 #[cfg(test)]
