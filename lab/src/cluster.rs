@@ -15,18 +15,15 @@ use crate::api::{Resource, Store};
 use crate::apps::Apps;
 use crate::controllers::Controllers;
 use crate::kubelet::{Kubelet, NodeInfo, PodNetwork};
+use crate::net::topology::{AZURE_LB_SOURCE, CONTROL_PLANE_ADDR, CONTROL_PLANE_PORT};
 use crate::net::{DataplaneConfig, NodeDataplane, Topology, TopologySpec};
 use crate::scenario::actions;
 use crate::scenario::admit;
 use crate::scenario::file::{ProbeSource, Scenario, ScenarioCloud};
 use crate::truth::Truth;
 
-/// The Azure LB's probe source (spec/azure-lb.md); it exists only inside the lab's LB namespace.
-pub const AZURE_PROBE_SOURCE: Ipv4Addr = Ipv4Addr::new(168, 63, 129, 16);
 /// An address of an ALB/NLB subnet in the lab's VPC, the source of AWS health checks.
 pub const AWS_PROBE_SOURCE: Ipv4Addr = Ipv4Addr::new(10, 224, 255, 10);
-/// Where the API server listens for the nodes, on the fabric (as a private cluster's endpoint).
-pub const API_PORT: u16 = 6443;
 
 /// Checks what the lab needs before anything is created: root, `ip`, `iptables`.
 pub fn preflight() -> Result<(), String> {
@@ -90,7 +87,7 @@ impl Cluster {
     /// Builds the scenario's cluster and applies its objects.
     pub async fn up(scenario: &Scenario) -> Result<Cluster, String> {
         let lb_source = match scenario.cloud {
-            ScenarioCloud::Azure => AZURE_PROBE_SOURCE,
+            ScenarioCloud::Azure => AZURE_LB_SOURCE,
             ScenarioCloud::Aws => AWS_PROBE_SOURCE,
         };
         let names: Vec<&str> = scenario.nodes.iter().map(|n| n.name.as_str()).collect();
@@ -116,8 +113,7 @@ impl Cluster {
             .await
             .map_err(|e| format!("API server listener: {e}"))?;
         let api_addr = local.local_addr().map_err(|e| e.to_string())?;
-        let fabric_addr =
-            SocketAddr::new(IpAddr::V4(crate::net::topology::FABRIC_GATEWAY), API_PORT);
+        let fabric_addr = SocketAddr::new(IpAddr::V4(CONTROL_PLANE_ADDR), CONTROL_PLANE_PORT);
         let fabric = bind_in(&topology.fabric_netns(), fabric_addr)?;
         let api_tasks = vec![api.serve(local), api.serve(fabric)];
 
