@@ -310,7 +310,7 @@ fn start_app(
     let mut backends = Vec::new();
     for port in ports.iter().filter(|p| p.listening) {
         let addr = SocketAddr::new(IpAddr::V4(ip), port.port);
-        let started = bind_in(netns, addr).and_then(|listener| {
+        let started = crate::cluster::bind_in(netns, addr).and_then(|listener| {
             let protocol = port.protocol().map_err(|e| e.to_string())?;
             Backend::serve(listener, protocol, port.behavior()).map_err(|e| e.to_string())
         });
@@ -320,20 +320,4 @@ fn start_app(
         }
     }
     backends
-}
-
-/// A listening socket created inside `netns` (a socket stays in the namespace it was made in).
-fn bind_in(
-    netns: &probesim_agent::netns::NetNs,
-    addr: SocketAddr,
-) -> Result<tokio::net::TcpListener, String> {
-    let listener = netns
-        .spawn(move || async move { std::net::TcpListener::bind(addr) })
-        .map_err(|e| e.to_string())?
-        .join()
-        .map_err(|_| "the binding thread panicked".to_owned())?
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("bind {addr}: {e}"))?;
-    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
-    tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())
 }
