@@ -13,8 +13,17 @@ ensure_packages() {
     return 1
   fi
   echo "installing ${missing[*]}" >&2
+  # Packages with services (nginx) must not start them on the machine: the lab runs its own
+  # copies inside network namespaces. A temporary policy-rc.d forbids the start.
+  local guard=/usr/sbin/policy-rc.d added=""
+  if [ ! -e "$guard" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$guard" && chmod +x "$guard" && added=1
+  fi
+  local rc=0
   DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null &&
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
+  [ -n "$added" ] && rm -f "$guard"
+  return $rc
 }
 
 # ensure_rust: the pinned toolchain of rust-toolchain.toml must be present (rustup installs it).

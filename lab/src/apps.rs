@@ -57,6 +57,43 @@ pub struct AppPort {
     /// `false`: the port is closed (connections are refused).
     #[serde(default = "yes")]
     pub listening: bool,
+    /// Which server answers: the lab's own (`builtin`) or Debian's nginx (`nginx`: plain HTTP,
+    /// no delays or connection misbehaviour).
+    #[serde(default)]
+    pub server: AppServer,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AppServer {
+    #[default]
+    Builtin,
+    Nginx,
+}
+
+/// A port an application listens on, served by the lab's backend or by nginx.
+#[derive(Debug)]
+pub enum Listener {
+    Builtin(Backend),
+    Nginx(crate::kubelet::nginx::Nginx),
+}
+
+impl Listener {
+    /// Answers as `port` says from now on.
+    pub fn set(&self, port: &AppPort) {
+        match self {
+            Listener::Builtin(b) => b.set(port.behavior()),
+            Listener::Nginx(n) => n.set(port),
+        }
+    }
+
+    /// Closes the listening socket; open connections are still answered.
+    pub fn stop_accepting(&self) {
+        match self {
+            Listener::Builtin(b) => b.stop_accepting(),
+            Listener::Nginx(n) => n.stop_accepting(),
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -158,6 +195,7 @@ impl AppPort {
             default: None,
             connection: ConnSpec::Serve,
             listening: true,
+            server: AppServer::Builtin,
         }
     }
 
@@ -217,7 +255,7 @@ pub struct Apps {
 struct Running {
     namespace: String,
     labels: BTreeMap<String, String>,
-    ports: Vec<(u16, Arc<Backend>)>,
+    ports: Vec<(u16, Arc<Listener>)>,
 }
 
 impl Apps {
@@ -241,7 +279,7 @@ impl Apps {
             for (port, backend) in &app.ports {
                 match spec.ports.iter().find(|p| p.port == *port) {
                     Some(p) if !p.listening => backend.stop_accepting(),
-                    Some(p) => backend.set(p.behavior()),
+                    Some(p) => backend.set(p),
                     None => {}
                 }
             }
@@ -260,7 +298,7 @@ impl Apps {
         pod: &str,
         namespace: &str,
         labels: &BTreeMap<String, String>,
-        ports: Vec<(u16, Arc<Backend>)>,
+        ports: Vec<(u16, Arc<Listener>)>,
     ) {
         let app = Running {
             namespace: namespace.to_owned(),

@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::api::server::{ApiServer, ApiServerConfig};
 use crate::api::{Resource, Store};
-use crate::apps::Apps;
+use crate::apps::{AppServer, Apps};
 use crate::controllers::Controllers;
 use crate::kubelet::{Kubelet, NodeInfo, PodNetwork};
 use crate::net::topology::{AZURE_LB_SOURCE, CONTROL_PLANE_ADDR, CONTROL_PLANE_PORT};
@@ -40,6 +40,13 @@ pub fn preflight() -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+fn tool_runs(tool: &str, arg: &str) -> bool {
+    std::process::Command::new(tool)
+        .arg(arg)
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 /// Removes the namespaces and state of crashed runs; returns how many runs it cleaned.
@@ -86,6 +93,17 @@ impl PodNetwork for Pods {
 impl Cluster {
     /// Builds the scenario's cluster and applies its objects.
     pub async fn up(scenario: &Scenario) -> Result<Cluster, String> {
+        let nginx = scenario
+            .apps
+            .iter()
+            .flat_map(|a| &a.ports)
+            .any(|p| p.server == AppServer::Nginx);
+        if nginx && !tool_runs("nginx", "-v") {
+            return Err(format!(
+                "scenario {} runs nginx: apt-get install -y nginx",
+                scenario.name
+            ));
+        }
         let lb_source = match scenario.cloud {
             ScenarioCloud::Azure => AZURE_LB_SOURCE,
             ScenarioCloud::Aws => AWS_PROBE_SOURCE,

@@ -6,6 +6,7 @@
 //! passes → Ready; deletionTimestamp → Terminating → preStop → SIGTERM → the application stops
 //! accepting and exits, or is killed when the grace period ends → the Pod object is removed.
 
+pub mod nginx;
 pub mod pod;
 pub mod readiness;
 pub mod status;

@@ -13,8 +13,9 @@ use tokio_util::sync::CancellationToken;
 use super::readiness::{Counter, ReadinessProbe};
 use super::{Context, status};
 use crate::api::Resource;
-use crate::apps::{AppPort, AppSpec};
+use crate::apps::{AppPort, AppServer, AppSpec, Listener};
 use crate::backend::Backend;
+use crate::kubelet::nginx::Nginx;
 use crate::truth::Happening;
 
 /// How often a pod without a readiness probe... is never probed; this bounds how long the
@@ -153,7 +154,7 @@ async fn terminate(
     object: &str,
     updates: &watch::Receiver<Arc<Value>>,
     ready: &mut Readiness,
-    backends: &[(u16, Arc<Backend>)],
+    backends: &[(u16, Arc<Listener>)],
     cancel: &CancellationToken,
 ) {
     let pod = updates.borrow().clone();
@@ -299,7 +300,7 @@ fn start_app(
     ip: Ipv4Addr,
     app: Option<&AppSpec>,
     pod: &Value,
-) -> Vec<(u16, Arc<Backend>)> {
+) -> Vec<(u16, Arc<Listener>)> {
     let ports: Vec<AppPort> = match app {
         Some(app) if !app.ports.is_empty() => app.ports.clone(),
         _ => status::container_ports(pod)
@@ -310,10 +311,15 @@ fn start_app(
     let mut backends = Vec::new();
     for port in ports.iter().filter(|p| p.listening) {
         let addr = SocketAddr::new(IpAddr::V4(ip), port.port);
-        let started = crate::cluster::bind_in(netns, addr).and_then(|listener| {
-            let protocol = port.protocol().map_err(|e| e.to_string())?;
-            Backend::serve(listener, protocol, port.behavior()).map_err(|e| e.to_string())
-        });
+        let started = match port.server {
+            AppServer::Nginx => Nginx::start(netns.name(), addr, port).map(Listener::Nginx),
+            AppServer::Builtin => crate::cluster::bind_in(netns, addr).and_then(|listener| {
+                let protocol = port.protocol().map_err(|e| e.to_string())?;
+                Backend::serve(listener, protocol, port.behavior())
+                    .map(Listener::Builtin)
+                    .map_err(|e| e.to_string())
+            }),
+        };
         match started {
             Ok(backend) => backends.push((port.port, Arc::new(backend))),
             Err(e) => tracing::error!(%addr, error = %e, "application port not started"),
