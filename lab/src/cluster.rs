@@ -74,13 +74,27 @@ pub struct Cluster {
     topology: Arc<Topology>,
 }
 
+/// Tries at taking a pod address that another pod of the node did not take meanwhile.
+const POD_ADDRESS_ATTEMPTS: usize = 8;
+
 /// The kubelets' pod networks, from the topology.
 #[derive(Debug)]
 struct Pods(Arc<Topology>);
 
 impl PodNetwork for Pods {
-    fn attach(&self, node: &str, pod: &str, ip: Ipv4Addr) -> Result<Arc<NetNs>, String> {
-        self.0.add_pod(node, pod, ip).map_err(|e| e.to_string())
+    fn attach(&self, node: &str, pod: &str) -> Result<(Arc<NetNs>, Ipv4Addr), String> {
+        // The topology hands out addresses round robin, as host-local IPAM does; a pod of the
+        // same node created meanwhile may take the address first, so ask again then.
+        let mut last = String::new();
+        for _ in 0..POD_ADDRESS_ATTEMPTS {
+            let ip = self.0.allocate_pod_ip(node).map_err(|e| e.to_string())?;
+            match self.0.add_pod(node, pod, ip) {
+                Ok(netns) => return Ok((netns, ip)),
+                Err(e @ crate::net::NetError::PodAddress { .. }) => last = e.to_string(),
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Err(last)
     }
 
     fn detach(&self, pod: &str) {
@@ -158,7 +172,6 @@ impl Cluster {
         for node in &scenario.nodes {
             let netns = topology.node_netns(&node.name).map_err(|e| e.to_string())?;
             let ip = topology.node_ip(&node.name).map_err(|e| e.to_string())?;
-            let cidr = topology.pod_cidr(&node.name).map_err(|e| e.to_string())?;
             dataplanes.push(
                 NodeDataplane::start(
                     store.clone(),
@@ -171,7 +184,6 @@ impl Cluster {
             let info = NodeInfo {
                 name: node.name.clone(),
                 ip,
-                pod_cidr: cidr.network(),
                 k8s_minor: version.minor,
             };
             let network = Arc::new(Pods(topology.clone()));

@@ -14,7 +14,7 @@ pub mod status;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::net::Ipv4Addr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use probesim_agent::netns::{NetNs, NetnsError};
 use probesim_agent::probe::tls::TlsConfigs;
@@ -28,7 +28,8 @@ use crate::truth::Truth;
 
 /// Gives pods their network: a namespace with the pod's IP, joined to its node.
 pub trait PodNetwork: Send + Sync + fmt::Debug {
-    fn attach(&self, node: &str, pod: &str, ip: Ipv4Addr) -> Result<Arc<NetNs>, String>;
+    /// Gives the pod an address of its node's pod CIDR and creates its network.
+    fn attach(&self, node: &str, pod: &str) -> Result<(Arc<NetNs>, Ipv4Addr), String>;
     fn detach(&self, pod: &str);
 }
 
@@ -37,8 +38,6 @@ pub trait PodNetwork: Send + Sync + fmt::Debug {
 pub struct NodeInfo {
     pub name: String,
     pub ip: Ipv4Addr,
-    /// The node's pod CIDR, a /24: pods get `.2` to `.254`.
-    pub pod_cidr: Ipv4Addr,
     /// The cluster's Kubernetes minor version (the probes' `User-Agent`).
     pub k8s_minor: u32,
 }
@@ -52,23 +51,6 @@ pub struct Context {
     pub truth: Truth,
     pub network: Arc<dyn PodNetwork>,
     pub tls: TlsConfigs,
-    ips: Mutex<BTreeSet<u8>>,
-}
-
-impl Context {
-    /// The lowest free pod address of the node.
-    fn allocate_ip(&self) -> Option<Ipv4Addr> {
-        let mut used = self.ips.lock().unwrap_or_else(PoisonError::into_inner);
-        let octet = (2..=254).find(|o| !used.contains(o))?;
-        used.insert(octet);
-        let [a, b, c, _] = self.node.pod_cidr.octets();
-        Some(Ipv4Addr::new(a, b, c, octet))
-    }
-
-    fn release_ip(&self, ip: Ipv4Addr) {
-        let mut used = self.ips.lock().unwrap_or_else(PoisonError::into_inner);
-        used.remove(&ip.octets()[3]);
-    }
 }
 
 /// A running kubelet; dropping it stops it (pods are not terminated gracefully then).
@@ -97,7 +79,6 @@ impl Kubelet {
             truth,
             network,
             tls: TlsConfigs::new(),
-            ips: Mutex::new(BTreeSet::new()),
         });
         let thread = node_netns.spawn(move || run(ctx, stop))?;
         Ok(Kubelet {

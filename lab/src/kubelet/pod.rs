@@ -31,10 +31,6 @@ pub async fn run(
     cancel: CancellationToken,
 ) {
     let object = format!("Pod/{key}");
-    let Some(ip) = ctx.allocate_ip() else {
-        tracing::error!(pod = %key, node = %ctx.node.name, "no free pod address on the node");
-        return;
-    };
     ctx.truth.record(
         Happening::PodScheduled,
         &object,
@@ -42,17 +38,15 @@ pub async fn run(
     );
     let network = ctx.network.clone();
     let (node, pod_name) = (ctx.node.name.clone(), key.clone());
-    let attached = tokio::task::spawn_blocking(move || network.attach(&node, &pod_name, ip)).await;
-    let netns = match attached {
-        Ok(Ok(ns)) => ns,
+    let attached = tokio::task::spawn_blocking(move || network.attach(&node, &pod_name)).await;
+    let (netns, ip) = match attached {
+        Ok(Ok(attached)) => attached,
         Ok(Err(e)) => {
             tracing::error!(pod = %key, error = %e, "pod network setup failed");
-            ctx.release_ip(ip);
             return;
         }
         Err(e) => {
             tracing::error!(pod = %key, error = %e, "pod network setup panicked");
-            ctx.release_ip(ip);
             return;
         }
     };
@@ -113,7 +107,6 @@ pub async fn run(
     let pod_name = key.clone();
     let _ = tokio::task::spawn_blocking(move || network.detach(&pod_name)).await;
     drop(netns);
-    ctx.release_ip(ip);
     let (ns, name) = key.split_once('/').unwrap_or(("default", &key));
     if ctx.store.delete(Resource::Pod, ns, name).is_ok() {
         ctx.truth.record(Happening::PodDeleted, &object, "");
