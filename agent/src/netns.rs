@@ -153,7 +153,13 @@ pub fn check_privileges() -> Result<(), String> {
 /// standard error and returns `false`, except under `CI=true`, where a test that cannot run is a
 /// failure, not a skip.
 pub fn can_run_privileged_test(test: &str) -> bool {
-    match check_privileges() {
+    test_may_run(test, check_privileges())
+}
+
+/// `true` when `ready` is `Ok`; otherwise says on standard error why `test` is skipped, or fails
+/// it under `CI=true`, where a test that cannot run is a failure, not a skip.
+pub fn test_may_run(test: &str, ready: Result<(), String>) -> bool {
+    match ready {
         Ok(()) => true,
         Err(why) if std::env::var("CI").as_deref() == Ok("true") => {
             panic!("{test} cannot run under CI: {why}")

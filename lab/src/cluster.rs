@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use probesim_agent::netns::{NetNs, check_privileges};
+use probesim_agent::netns::NetNs;
 use probesim_agent::probe::tls::TlsConfigs;
 use probesim_agent::probe::{self, Measurement, ProbeRequest};
 use tokio::task::JoinHandle;
@@ -27,19 +27,7 @@ pub const AWS_PROBE_SOURCE: Ipv4Addr = Ipv4Addr::new(10, 224, 255, 10);
 
 /// Checks what the lab needs before anything is created: root, `ip`, `iptables`.
 pub fn preflight() -> Result<(), String> {
-    check_privileges().map_err(|e| format!("the lab {e}"))?;
-    for (tool, package) in [("iptables", "iptables"), ("iptables-restore", "iptables")] {
-        let found = std::process::Command::new(tool)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !found {
-            return Err(format!(
-                "the lab needs `{tool}`: apt-get install -y {package}"
-            ));
-        }
-    }
-    Ok(())
+    crate::net::check_tools()
 }
 
 fn tool_runs(tool: &str, arg: &str) -> bool {

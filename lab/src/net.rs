@@ -33,17 +33,5 @@ pub type Result<T, E = NetError> = std::result::Result<T, E>;
 /// Otherwise it says why on standard error and returns `false`, except under `CI=true`, where a
 /// test that cannot run is a failure, not a skip.
 pub fn can_run_network_test(test: &str) -> bool {
-    if !probesim_agent::netns::can_run_privileged_test(test) {
-        return false;
-    }
-    match check_tools() {
-        Ok(()) => true,
-        Err(why) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("{test} cannot run under CI: {why}")
-        }
-        Err(why) => {
-            eprintln!("SKIPPED {test}: {why}");
-            false
-        }
-    }
+    probesim_agent::netns::test_may_run(test, check_tools())
 }
