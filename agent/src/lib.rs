@@ -10,6 +10,7 @@ pub mod clock;
 pub mod duration;
 pub mod engine;
 pub mod error;
+pub mod event;
 pub mod explain;
 pub mod lb;
 pub mod manifest;

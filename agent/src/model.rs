@@ -115,7 +115,7 @@ impl fmt::Display for ProbeProtocol {
 }
 
 /// What the load balancer registers as a backend.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TargetKind {
     /// The node's address (Azure backend pools, CLB, ALB/NLB `instance` targets).
