@@ -154,6 +154,9 @@ pub enum LifecycleKind {
     EndpointConditions,
     /// The endpoint is gone from the Service's EndpointSlices.
     EndpointRemoved,
+    /// A Service's count of ready endpoints changed (detail: `ready`, `total`, `selector`), so
+    /// "no ready endpoints: selector app=web matches no pod" can be said (S3).
+    ServiceEndpoints,
     NodeCordoned,
     NodeUncordoned,
     NodeTainted,
@@ -176,6 +179,7 @@ impl LifecycleKind {
             LifecycleKind::PodDeleted => "pod-deleted",
             LifecycleKind::EndpointConditions => "endpoint-conditions",
             LifecycleKind::EndpointRemoved => "endpoint-removed",
+            LifecycleKind::ServiceEndpoints => "service-endpoints",
             LifecycleKind::NodeCordoned => "node-cordoned",
             LifecycleKind::NodeUncordoned => "node-uncordoned",
             LifecycleKind::NodeTainted => "node-tainted",
@@ -212,7 +216,10 @@ pub enum Event {
     /// A backend starts being probed (or its spec changed: same id, new spec).
     Backend(Arc<Backend>),
     /// A backend is no longer probed.
-    BackendRemoved { id: BackendId, at: SystemTime },
+    BackendRemoved {
+        id: BackendId,
+        at: SystemTime,
+    },
     Result(ProbeResult),
     Transition(StateChange),
     Lifecycle(Lifecycle),
