@@ -70,3 +70,68 @@ pub trait Sink: Send + Sync + 'static {
     /// Takes one batch; resolves once the batch is durable and may be acknowledged.
     fn accept(&self, batch: Batch) -> impl Future<Output = Result<(), SinkError>> + Send;
 }
+
+/// Upper bounds, in milliseconds, of the probe latency histogram buckets of a [`Rollup`] (the
+/// last bucket, beyond the last bound, is implicit). Spans loopback answers to the clouds' longest
+/// probe timeouts (AWS: 120 s).
+pub const LATENCY_BUCKETS_MS: [u32; 14] = [
+    1, 2, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000,
+];
+
+/// One backend's probe results of one second, rolled up.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rollup {
+    /// The second's start (whole seconds since the epoch).
+    pub second: u64,
+    /// Probes the LB would count as successes.
+    pub successes: u64,
+    /// Probes the LB would count as failures.
+    pub failures: u64,
+    /// Probes that failed on the agent's side and count for nothing.
+    pub not_counted: u64,
+    /// Probes per outcome kind (`Outcome::kind`), most common first.
+    pub outcomes: Vec<(String, u64)>,
+    /// Probes per latency bucket ([`LATENCY_BUCKETS_MS`], plus one overflow bucket).
+    pub latency: Vec<u64>,
+}
+
+/// An interval in which an agent dropped data before sending it: the timeline shows it as a gap.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Gap {
+    pub agent: AgentId,
+    pub from: SystemTime,
+    pub to: SystemTime,
+    /// What was dropped in the interval.
+    pub dropped: DropCounts,
+}
+
+/// Everything known about one backend over a time range.
+#[derive(Clone, Debug)]
+pub struct BackendHistory {
+    pub agent: AgentId,
+    pub key: probesim_agent::event::BackendKey,
+    pub spec: Arc<probesim_agent::model::ProbeSpec>,
+    /// Virtual probers (K).
+    pub probers: u32,
+    pub first_seen: SystemTime,
+    /// When the agent stopped probing it, if it did.
+    pub removed_at: Option<SystemTime>,
+    /// Every virtual prober's state changes, in time order (`StateChange::backend` is the
+    /// agent's id of this backend).
+    pub changes: Vec<probesim_agent::event::StateChange>,
+    /// Per-second rollups of its results, in time order.
+    pub rollups: Vec<Rollup>,
+}
+
+/// What the store knows for a time range: the input of analysis, API and reports.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    pub from: Option<SystemTime>,
+    pub to: Option<SystemTime>,
+    pub agents: Vec<AgentInfo>,
+    pub backends: Vec<BackendHistory>,
+    /// Lifecycle events of all agents in the range, in time order (`object_time`, else
+    /// `seen_at`). The same event seen by several agents (a Service edit) appears once per agent.
+    pub lifecycle: Vec<probesim_agent::event::Lifecycle>,
+    pub gaps: Vec<Gap>,
+}
