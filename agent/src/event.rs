@@ -162,6 +162,12 @@ pub enum LifecycleKind {
     NodeTainted,
     NodeUntainted,
     NodeDeleted,
+    /// The API server could not reach this node's kubelet through its node proxy
+    /// (`/api/v1/nodes/NODE/proxy/healthz`) while it answered itself (S7: the control plane's
+    /// tunnel to the node is broken; detail: `error`, `api_server=ok`).
+    NodeProxyFailed,
+    /// The node proxy path works again.
+    NodeProxyRestored,
     /// A Service or Ingress edit changed a derived LB spec (old spec → new spec in the detail).
     SpecChanged,
 }
@@ -185,6 +191,8 @@ impl LifecycleKind {
             LifecycleKind::NodeTainted => "node-tainted",
             LifecycleKind::NodeUntainted => "node-untainted",
             LifecycleKind::NodeDeleted => "node-deleted",
+            LifecycleKind::NodeProxyFailed => "node-proxy-failed",
+            LifecycleKind::NodeProxyRestored => "node-proxy-restored",
             LifecycleKind::SpecChanged => "spec-changed",
         }
     }

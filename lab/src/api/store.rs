@@ -217,8 +217,11 @@ impl Store {
         if !current["metadata"]["deletionTimestamp"].is_null() {
             return Ok(current);
         }
+        // As the real API server: the moment by which the pod will be gone, the request's time
+        // plus the grace period.
+        let by = SystemTime::now() + std::time::Duration::from_secs(grace.unsigned_abs());
         self.modify(resource, namespace, name, |pod| {
-            pod["metadata"]["deletionTimestamp"] = json!(timestamp(SystemTime::now()));
+            pod["metadata"]["deletionTimestamp"] = json!(timestamp(by));
             pod["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
         })
     }
