@@ -27,6 +27,16 @@ pub enum Error {
         field: String,
         message: String,
     },
+    /// A flag or environment variable with a value the agent cannot use.
+    #[error("{flag}: {value:?}: {message}")]
+    Flag {
+        flag: &'static str,
+        value: String,
+        message: String,
+    },
+    /// Something the daemon needs from the cluster is missing or unusable.
+    #[error("{object}: {message}")]
+    Cluster { object: String, message: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

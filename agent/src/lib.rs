@@ -7,6 +7,7 @@
 //! - [`explain`]: the `explain` command's views of derived probes (table, JSON contract, compare).
 
 pub mod clock;
+pub mod daemon;
 pub mod discovery;
 pub mod duration;
 pub mod engine;

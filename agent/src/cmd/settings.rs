@@ -9,13 +9,21 @@ use probesim_agent::model::Cloud;
 
 #[derive(Debug, Args)]
 pub struct DeriveArgs {
-    /// The cloud; by default inferred from the objects' annotations (Azure when there are none).
-    #[arg(long, env = "PROBESIM_CLOUD", value_enum)]
-    cloud: Option<CloudArg>,
     /// Kubernetes minor version (`1.24`, the latest cloud-provider-azure patch of that line) or an
     /// exact cloud-provider-azure version (`v1.23.5`).
     #[arg(long, env = "PROBESIM_K8S_VERSION", value_name = "V", default_value_t = DEFAULT_AZURE_VERSION.to_string())]
     k8s_version: String,
+    #[command(flatten)]
+    pub cloud: CloudArgs,
+}
+
+/// The cloud and its controllers' choices.
+#[derive(Debug, Args)]
+pub struct CloudArgs {
+    /// The cloud; by default inferred (`explain`, `probe`: from the objects' annotations, Azure
+    /// when there are none; `run`: from the Node's spec.providerID).
+    #[arg(long, env = "PROBESIM_CLOUD", value_enum)]
+    cloud: Option<CloudArg>,
     /// cloud-provider-azure's `clusterServiceLoadBalancerHealthProbeMode`.
     #[arg(
         long,
@@ -86,9 +94,8 @@ impl DeriveArgs {
             .k8s_version
             .parse()
             .map_err(|e| format!("--k8s-version: {e}"))?;
-        let (cloud, note) = match self.cloud {
-            Some(CloudArg::Azure) => (Cloud::Azure, None),
-            Some(CloudArg::Aws) => (Cloud::Aws, None),
+        let (cloud, note) = match self.cloud.cloud() {
+            Some(cloud) => (cloud, None),
             None => {
                 let inferred = cloud::infer(objects)?;
                 (
@@ -97,8 +104,27 @@ impl DeriveArgs {
                 )
             }
         };
+        let mut settings = self.cloud.base();
+        settings.cloud = cloud;
+        settings.azure.version = version;
+        Ok((settings, note))
+    }
+}
+
+impl CloudArgs {
+    /// `--cloud`, if given.
+    pub fn cloud(&self) -> Option<Cloud> {
+        self.cloud.map(|c| match c {
+            CloudArg::Azure => Cloud::Azure,
+            CloudArg::Aws => Cloud::Aws,
+        })
+    }
+
+    /// The controllers' settings these flags name, for Azure at the default version until the
+    /// caller settles cloud and version.
+    pub fn base(&self) -> Settings {
         let azure = AzureSettings {
-            version,
+            version: DEFAULT_AZURE_VERSION,
             probe_mode: match self.azure_probe_mode {
                 ProbeModeArg::Servicenodeport => ProbeMode::ServiceNodePort,
                 ProbeModeArg::Shared => ProbeMode::Shared,
@@ -122,6 +148,10 @@ impl DeriveArgs {
             },
             ..AwsSettings::default()
         };
-        Ok((Settings { cloud, azure, aws }, note))
+        Settings {
+            cloud: Cloud::Azure,
+            azure,
+            aws,
+        }
     }
 }

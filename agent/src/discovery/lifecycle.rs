@@ -165,6 +165,9 @@ pub fn pod(old: Option<&Pod>, new: Option<&Pod>, seen_at: SystemTime) -> Vec<Lif
         }
         push(LifecycleKind::PodTerminating, Some(wall(at)), detail);
     }
+    // Conditions come by name; tell them in the order they happened (a stable sort keeps
+    // creation first among equal seconds).
+    events.sort_by_key(|e| e.object_time);
     events
 }
 

@@ -269,6 +269,14 @@ impl Store {
         Ok((past, self.events.subscribe()))
     }
 
+    /// Compacts the history as etcd does: a watch can no longer resume from any revision before
+    /// the current one and gets `410 Gone`, so its client must list again.
+    pub fn compact(&self) {
+        let mut inner = self.lock();
+        inner.history.clear();
+        inner.oldest_resumable = inner.revision;
+    }
+
     /// Every event from now on (for in-process controllers).
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
