@@ -27,6 +27,7 @@ use crate::discovery::watch::Shared;
 use crate::engine::{Engine, EngineConfig, ProbeRecord, TargetSpec};
 use crate::event::{Backend, BackendId, Event, Lifecycle, LifecycleKind, ProbeResult, StateChange};
 use crate::lb::health::{EmulationSettings, Transition};
+use crate::lb::verdict::Verdict;
 use crate::model::{Cloud, ObjectRef, ProbeSpec};
 use crate::probe::ProbeRequest;
 use crate::view::LbView;
@@ -70,6 +71,8 @@ pub struct Handle {
 
 struct Tracked {
     backend: Arc<Backend>,
+    /// Virtual probers whose state was reported since the backend's last spec.
+    reported: Vec<bool>,
     /// Results of probes due before this instant belong to an older spec.
     since: Instant,
     deregistered_at: Option<Instant>,
@@ -253,6 +256,7 @@ impl Daemon {
                     backend.id,
                     Tracked {
                         backend: backend.clone(),
+                        reported: Vec::new(),
                         since: now,
                         deregistered_at: None,
                         logged: None,
@@ -270,6 +274,7 @@ impl Daemon {
                     t.backend = backend.clone();
                     t.since = now;
                     t.logged = None;
+                    t.reported.clear();
                 }
                 self.send(Event::Backend(backend));
                 self.lifecycle(change);
@@ -289,6 +294,12 @@ impl Daemon {
                 for (prober, t) in self.view.register(id, at) {
                     self.transition(id, prober, t);
                 }
+            }
+            Action::Relabel(backend) => {
+                if let Some(t) = self.tracked.get_mut(&backend.id) {
+                    t.backend = backend.clone();
+                }
+                self.send(Event::Backend(backend));
             }
             Action::Remove(id) => self.remove(id),
         }
@@ -341,9 +352,43 @@ impl Daemon {
             measurement: *m,
             verdict: judged.verdict,
         }));
-        if let Some(t) = judged.transition {
-            self.transition(record.target, record.prober, t);
+        match judged.transition {
+            Some(t) => self.transition(record.target, record.prober, t),
+            None => self.first_state(record.target, record.prober, judged.verdict, judged.at),
         }
+    }
+
+    /// A prober's first probe that changed nothing still tells its state (a backend that never
+    /// leaves Azure's initial down state has no transition at all): reported once as a change to
+    /// the same state, with the probe's failure as the reason where it failed.
+    fn first_state(&mut self, id: BackendId, prober: u32, verdict: Verdict, at: Duration) {
+        let Some(tracked) = self.tracked.get_mut(&id) else {
+            return;
+        };
+        let index = prober as usize;
+        if tracked.reported.len() <= index {
+            tracked.reported.resize(index + 1, false);
+        }
+        if tracked.reported[index] {
+            return;
+        }
+        let Some((state, reason)) = self.view.prober_status(id, prober) else {
+            return;
+        };
+        let reason = match verdict {
+            Verdict::Failure { reason } => Some(reason),
+            _ => reason,
+        };
+        self.transition(
+            id,
+            prober,
+            Transition {
+                from: state,
+                to: state,
+                reason,
+                at,
+            },
+        );
     }
 
     fn transition(&mut self, id: BackendId, prober: u32, t: Transition) {

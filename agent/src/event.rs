@@ -108,6 +108,9 @@ pub struct Backend {
     pub spec: Arc<ProbeSpec>,
     /// Virtual probers (K) of the backend.
     pub probers: u32,
+    /// What-if versions whose probe for this rule is the same as this backend's: they are not
+    /// probed twice, and this backend's view is theirs too (S1 after the fix).
+    pub also_for: Vec<String>,
 }
 
 /// One probe's result, judged by the LB's success rule.

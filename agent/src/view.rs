@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use crate::engine::{ProbeRecord, TargetId};
 use crate::lb::health::{EmulationSettings, HealthMachine, LbState, Transition};
-use crate::lb::verdict::{self, Verdict};
+use crate::lb::verdict::{self, Reason, Verdict};
 use crate::model::ProbeSpec;
 
 /// One probe, judged.
@@ -192,6 +192,13 @@ impl LbView {
             }
         }
         changes
+    }
+
+    /// One virtual prober's state and reason; `None` before its first probe.
+    pub fn prober_status(&self, id: TargetId, prober: u32) -> Option<(LbState, Option<Reason>)> {
+        let target = self.targets.get(&id)?;
+        let machine = target.machines.get(prober as usize)?;
+        Some((machine.state(), machine.reason()))
     }
 
     pub fn summary(&self, id: TargetId) -> Option<TargetSummary> {

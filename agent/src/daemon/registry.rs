@@ -23,6 +23,9 @@ pub enum Action {
     Deregister(BackendId),
     /// A deregistered backend is registered again.
     Register(BackendId),
+    /// Only what the backend stands for changed ([`Backend::also_for`]): declare it again,
+    /// its probes and LB state go on.
+    Relabel(Arc<Backend>),
     /// Stop probing the backend.
     Remove(BackendId),
 }
@@ -93,10 +96,18 @@ impl Registry {
                         let backend = Arc::new(Backend {
                             spec: desired.spec.clone(),
                             probers: probers(&desired.spec),
+                            also_for: desired.also_for.clone(),
                             ..(*entry.backend).clone()
                         });
                         entry.backend = backend.clone();
                         actions.push(Action::Respec { backend, old });
+                    } else if entry.backend.also_for != desired.also_for {
+                        let backend = Arc::new(Backend {
+                            also_for: desired.also_for.clone(),
+                            ..(*entry.backend).clone()
+                        });
+                        entry.backend = backend.clone();
+                        actions.push(Action::Relabel(backend));
                     }
                     let wanted = desired.registered || !drains(key);
                     if entry.registered != wanted {
@@ -158,6 +169,7 @@ impl Registry {
             key: desired.key.clone(),
             spec: desired.spec.clone(),
             probers,
+            also_for: desired.also_for.clone(),
         });
         self.entries.insert(
             desired.key.clone(),

@@ -49,6 +49,10 @@ pub struct Desired {
     /// targets, while the endpoint is ready (or held only by a readiness gate) and not
     /// terminating, as the AWS Load Balancer Controller registers them.
     pub registered: bool,
+    /// What-if versions that derive the same probe for this rule (see [`Backend::also_for`]).
+    ///
+    /// [`Backend::also_for`]: crate::event::Backend::also_for
+    pub also_for: Vec<String>,
 }
 
 /// A Service's endpoints as the report needs them (S3: "no ready endpoints").
@@ -102,6 +106,7 @@ pub fn plan(snapshot: &Snapshot, settings: &PlanSettings) -> Plan {
             for rule in &result.rules {
                 let Some(spec) = &rule.probe else { continue };
                 if same_probe_now(&current, &result, rule, spec) {
+                    mark_same(&mut plan, &result, rule, &version.version);
                     continue;
                 }
                 ctx.lb_backends(&mut plan, &result, rule, spec, version);
@@ -127,6 +132,22 @@ fn same_probe_now(
         .any(|r| {
             r.port == rule.port && r.protocol == rule.protocol && r.probe.as_ref() == Some(spec)
         })
+}
+
+/// Notes on the current LB backends of a rule that `version` probes them the same way.
+fn mark_same(plan: &mut Plan, result: &ServiceResult, rule: &Rule, version: &str) {
+    for desired in plan.backends.values_mut() {
+        let key = &desired.key;
+        if key.hop == Hop::Lb
+            && !key.version.what_if
+            && key.object == result.object
+            && key.lb == result.load_balancer
+            && key.port == rule.port
+            && !desired.also_for.iter().any(|v| v == version)
+        {
+            desired.also_for.push(version.to_owned());
+        }
+    }
 }
 
 struct Context<'a> {
@@ -367,6 +388,7 @@ fn insert(plan: &mut Plan, key: BackendKey, spec: Arc<ProbeSpec>, registered: bo
         key,
         spec,
         registered,
+        also_for: Vec::new(),
     });
 }
 
