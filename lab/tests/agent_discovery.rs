@@ -318,7 +318,7 @@ fn a_pod_that_moves_to_another_node_moves_its_targets() {
         .await;
         let (leaving_node, pod) = pods_by_node(cluster.store())
             .into_iter()
-            .last()
+            .next_back()
             .expect("a pod");
         let staying = nodes
             .iter()

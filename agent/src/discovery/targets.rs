@@ -163,28 +163,20 @@ impl Context<'_> {
             .get(&format!("{}/{}", service.namespace, service.name))
     }
 
-    fn key(
-        &self,
-        result: &ServiceResult,
-        rule: &Rule,
-        target: SocketAddr,
-        kind: TargetKind,
-        pod: Option<String>,
-        hop: Hop,
-        source: SourceMode,
-        version: &SpecVersion,
-    ) -> BackendKey {
+    /// The key of a backend of this rule; `at` is what is probed and how.
+    fn key(&self, rule: (&ServiceResult, &Rule, &SpecVersion), at: At) -> BackendKey {
+        let (result, rule, version) = rule;
         BackendKey {
             lb: result.load_balancer,
             object: result.object.clone(),
             service: rule.service.clone(),
             port: rule.port,
             node: self.settings.node.clone(),
-            target,
-            target_kind: kind,
-            pod,
-            hop,
-            source,
+            target: at.target,
+            target_kind: at.kind,
+            pod: at.pod,
+            hop: at.hop,
+            source: at.source,
             version: version.clone(),
         }
     }
@@ -217,14 +209,14 @@ impl Context<'_> {
                 };
                 for ip in self.node_ips {
                     let key = self.key(
-                        result,
-                        rule,
-                        SocketAddr::new(*ip, port),
-                        TargetKind::Node,
-                        None,
-                        Hop::Lb,
-                        self.settings.source,
-                        version,
+                        (result, rule, version),
+                        At {
+                            target: SocketAddr::new(*ip, port),
+                            kind: TargetKind::Node,
+                            pod: None,
+                            hop: Hop::Lb,
+                            source: self.settings.source,
+                        },
                     );
                     insert(plan, key, spec.clone(), true);
                 }
@@ -236,14 +228,14 @@ impl Context<'_> {
                         _ => local.port,
                     };
                     let key = self.key(
-                        result,
-                        rule,
-                        SocketAddr::new(local.ip, port),
-                        TargetKind::Pod,
-                        local.pod.clone(),
-                        Hop::Lb,
-                        self.settings.source,
-                        version,
+                        (result, rule, version),
+                        At {
+                            target: SocketAddr::new(local.ip, port),
+                            kind: TargetKind::Pod,
+                            pod: local.pod.clone(),
+                            hop: Hop::Lb,
+                            source: self.settings.source,
+                        },
                     );
                     insert(plan, key, spec.clone(), local.registered);
                 }
@@ -279,14 +271,14 @@ impl Context<'_> {
         };
         for local in self.local_endpoints(service, rule.port) {
             let key = self.key(
-                result,
-                rule,
-                SocketAddr::new(local.ip, local.port),
-                TargetKind::Pod,
-                local.pod.clone(),
-                Hop::Pod,
-                SourceMode::Node,
-                version,
+                (result, rule, version),
+                At {
+                    target: SocketAddr::new(local.ip, local.port),
+                    kind: TargetKind::Pod,
+                    pod: local.pod.clone(),
+                    hop: Hop::Pod,
+                    source: SourceMode::Node,
+                },
             );
             insert(plan, key, tcp(TargetKind::Pod), true);
         }
@@ -302,28 +294,28 @@ impl Context<'_> {
                 continue;
             };
             let key = self.key(
-                result,
-                rule,
-                SocketAddr::new(ip, service_port),
-                TargetKind::Node,
-                None,
-                Hop::ClusterIp,
-                SourceMode::Node,
-                version,
+                (result, rule, version),
+                At {
+                    target: SocketAddr::new(ip, service_port),
+                    kind: TargetKind::Node,
+                    pod: None,
+                    hop: Hop::ClusterIp,
+                    source: SourceMode::Node,
+                },
             );
             insert(plan, key, tcp(TargetKind::Node), true);
         }
         if let Some(node_port) = port.node_port.and_then(|n| u16::try_from(n).ok()) {
             for ip in self.node_ips {
                 let key = self.key(
-                    result,
-                    rule,
-                    SocketAddr::new(*ip, node_port),
-                    TargetKind::Node,
-                    None,
-                    Hop::NodePort,
-                    SourceMode::Node,
-                    version,
+                    (result, rule, version),
+                    At {
+                        target: SocketAddr::new(*ip, node_port),
+                        kind: TargetKind::Node,
+                        pod: None,
+                        hop: Hop::NodePort,
+                        source: SourceMode::Node,
+                    },
                 );
                 insert(plan, key, tcp(TargetKind::Node), true);
             }
@@ -373,6 +365,15 @@ impl Context<'_> {
         }
         found
     }
+}
+
+/// What one backend of a rule probes, and how.
+struct At {
+    target: SocketAddr,
+    kind: TargetKind,
+    pod: Option<String>,
+    hop: Hop,
+    source: SourceMode,
 }
 
 struct LocalEndpoint {
