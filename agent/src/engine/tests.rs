@@ -17,6 +17,7 @@ fn spec(addr: SocketAddr, protocol: ProbeProtocol, interval_ms: u64, rate: f64) 
             wire: Arc::new(WireDetails::for_lb(LbKind::Alb)),
             grpc_tls: false,
             bind: None,
+            source: None,
         },
         interval: Duration::from_millis(interval_ms),
         rate_per_s: rate,
