@@ -15,6 +15,7 @@
 
 pub mod caps;
 pub mod plan;
+mod set;
 mod setup;
 pub mod socket;
 
@@ -26,6 +27,7 @@ use crate::model::Cloud;
 
 pub use crate::event::SourceMode;
 pub use plan::LbSourceConfig;
+pub use set::{SourceSet, SourceSetConfig};
 pub use setup::LbSource;
 pub use socket::SocketFactory;
 

@@ -108,15 +108,15 @@ impl Tracker {
         let src = SocketAddrV4::new(seg.src, seg.sport);
         let dst = SocketAddrV4::new(seg.dst, seg.dport);
         if self.sources.contains(seg.src) {
-            self.from_lb((src, dst), seg, at, wall)
+            self.on_lb_segment((src, dst), seg, at, wall)
         } else if self.sources.contains(seg.dst) {
-            self.from_node((dst, src), seg, at)
+            self.on_node_segment((dst, src), seg, at)
         } else {
             Step::None
         }
     }
 
-    fn from_lb(
+    fn on_lb_segment(
         &mut self,
         key: (SocketAddrV4, SocketAddrV4),
         seg: &Segment<'_>,
@@ -169,7 +169,7 @@ impl Tracker {
         Step::None
     }
 
-    fn from_node(
+    fn on_node_segment(
         &mut self,
         key: (SocketAddrV4, SocketAddrV4),
         seg: &Segment<'_>,

@@ -74,7 +74,18 @@ impl LbSource {
             })?;
         }
         run_all(plan, &plan.routes())?;
-        run_all(plan, &plan.iptables())
+        run_all(plan, &plan.iptables())?;
+        // Answers the host itself sends (a probe of the node's own port) are routed once before
+        // the mark moves them to the veth: without any route to the source that first lookup
+        // fails. Nodes have a default route; say so where there is none.
+        for source in &plan.config.addresses {
+            let text = source.to_string();
+            if netns::run("ip", &["route", "get", &text]).is_err() {
+                tracing::warn!(source = %text, "no route to the LB source in the main table: \
+                    probes answered by the host itself will time out");
+            }
+        }
+        Ok(())
     }
 
     pub fn names(&self) -> &Names {

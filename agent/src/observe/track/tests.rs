@@ -22,6 +22,14 @@ fn tracker() -> Tracker {
 
 /// `(from the LB?, flags, payload, milliseconds after the SYN)`.
 type Pkt = (bool, u8, &'static [u8], u64);
+/// `(name, packets, outcome, connect time, first byte time)`.
+type Case = (
+    &'static str,
+    Vec<Pkt>,
+    Outcome,
+    Option<Duration>,
+    Option<Duration>,
+);
 
 fn play(t: &mut Tracker, lb: Ipv4Addr, packets: &[Pkt]) -> Vec<Step> {
     let t0 = Instant::now();
@@ -65,7 +73,7 @@ const PLAIN_GET: &[u8] = b"GET / HTTP/1.1\r\nHost: shop\r\nUser-Agent: curl/8\r\
 #[test]
 fn each_probe_connection_ends_in_the_outcome_the_lb_got() {
     let ms = Duration::from_millis;
-    let table: [(&str, Vec<Pkt>, Outcome, Option<Duration>, Option<Duration>); 6] = [
+    let table: [Case; 6] = [
         (
             "tcp connected",
             vec![
