@@ -26,6 +26,11 @@ use probesim_lab::net::{
 };
 use serde_json::{Value, json};
 
+mod source_lb {
+    pub mod cost;
+    pub mod protocols;
+}
+
 const SYNC_TIMEOUT: Duration = Duration::from_secs(3);
 /// Long enough for a dropped SYN to show as a timeout, short enough to keep tests quick.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(700);
@@ -396,37 +401,4 @@ fn setup_removes_a_crashed_agents_leftovers_and_teardown_leaves_nothing() {
     // Dropped from the test's thread, outside the node: teardown enters the node's namespace.
     drop(again);
     assert_eq!(clean(&lab), nothing);
-}
-
-/// What making a socket inside the lb-source namespace costs over making one in place.
-#[test]
-fn a_socket_made_inside_the_lb_source_namespace_costs_two_setns_calls_more() {
-    if !can_run_network_test(
-        "a_socket_made_inside_the_lb_source_namespace_costs_two_setns_calls_more",
-    ) {
-        return;
-    }
-    const SOCKETS: u32 = 5_000;
-    let topology =
-        Topology::create(TopologySpec::new(&["n0"], &[AZURE_LB_SOURCE])).expect("topology");
-    let (plain, inside) = block_in(&topology.node_netns("n0").expect("n0"), || async {
-        use socket2::{Domain, Socket, Type};
-        let source = LbSource::create(LbSourceConfig::default()).expect("lb-source");
-        let factory = source.socket_factory().expect("factory");
-        let time = |make: &dyn Fn() -> std::io::Result<Socket>| {
-            let start = std::time::Instant::now();
-            for _ in 0..SOCKETS {
-                drop(make().expect("socket"));
-            }
-            start.elapsed() / SOCKETS
-        };
-        let plain = time(&|| Socket::new(Domain::IPV4, Type::STREAM, None));
-        let inside = time(&|| factory.socket(Domain::IPV4, Type::STREAM, None));
-        drop(factory);
-        source.remove().expect("remove");
-        (plain, inside)
-    })
-    .expect("thread in n0");
-    eprintln!("socket+close: {plain:?} in place, {inside:?} inside the lb-source namespace");
-    assert!(inside < Duration::from_millis(1), "{inside:?} per socket");
 }
