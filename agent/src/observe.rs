@@ -245,6 +245,34 @@ fn ifindex(name: &str) -> Result<u32> {
         })
 }
 
+/// At most `per_s` packets in each one-second window; the rest are skipped (and counted by the
+/// caller), so a flood costs a read and a comparison per packet, not a parse.
+#[derive(Debug)]
+struct RateCap {
+    per_s: u32,
+    window: std::time::Instant,
+    seen: u32,
+}
+
+impl RateCap {
+    fn new(per_s: u32, now: std::time::Instant) -> RateCap {
+        RateCap {
+            per_s,
+            window: now,
+            seen: 0,
+        }
+    }
+
+    fn admit(&mut self, now: std::time::Instant) -> bool {
+        if now.saturating_duration_since(self.window) >= Duration::from_secs(1) {
+            self.window = now;
+            self.seen = 0;
+        }
+        self.seen = self.seen.saturating_add(1);
+        self.seen <= self.per_s
+    }
+}
+
 struct Run {
     fd: UdpSocket,
     tracker: Tracker,
@@ -258,7 +286,7 @@ impl Run {
     async fn run(mut self) {
         let mut buf = vec![0u8; self.config.snaplen as usize];
         let mut expire = tokio::time::interval(EXPIRE_EVERY);
-        let mut window = (std::time::Instant::now(), 0u32);
+        let mut cap = RateCap::new(self.config.max_packets_per_s, std::time::Instant::now());
         loop {
             tokio::select! {
                 _ = expire.tick() => {
@@ -276,11 +304,7 @@ impl Run {
                     };
                     self.stats.packets.fetch_add(1, Ordering::Relaxed);
                     let now = std::time::Instant::now();
-                    if now.duration_since(window.0) >= Duration::from_secs(1) {
-                        window = (now, 0);
-                    }
-                    window.1 += 1;
-                    if window.1 > self.config.max_packets_per_s {
+                    if !cap.admit(now) {
                         self.stats.skipped_rate.fetch_add(1, Ordering::Relaxed);
                         continue;
                     }
@@ -323,5 +347,38 @@ impl Run {
         if self.events.try_send(Event::Result(result)).is_err() {
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_cap_admits_its_quota_per_second_and_starts_over_in_the_next() {
+        let t0 = std::time::Instant::now();
+        let mut cap = RateCap::new(3, t0);
+        let admitted: Vec<bool> = (0..5).map(|_| cap.admit(t0)).collect();
+        assert_eq!(admitted, [true, true, true, false, false]);
+        assert!(cap.admit(t0 + Duration::from_millis(1000)));
+        assert!(cap.admit(t0 + Duration::from_millis(1001)));
+    }
+
+    #[test]
+    fn the_backend_map_follows_inserts_and_removals() {
+        let map = BackendMap::default();
+        let addr: SocketAddr = "10.224.0.4:30080".parse().unwrap();
+        let spec = crate::lb::manual::spec(
+            crate::model::LbKind::AzureLb,
+            &crate::lb::manual::ManualProbe {
+                port: 30080,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        map.insert(addr, 7, Arc::new(spec));
+        assert_eq!(map.get(&addr).map(|(id, _)| id), Some(7));
+        map.remove(&addr);
+        assert!(map.get(&addr).is_none());
     }
 }

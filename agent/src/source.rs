@@ -12,6 +12,24 @@
 //!
 //! "Host" is always the network namespace the agent runs in: the node's root namespace in
 //! production (hostNetwork), a node's namespace in the lab.
+//!
+//! How the daemon uses it:
+//!
+//! ```text
+//! // once, at start, on a thread of the host namespace (blocking; removes a crashed run's leftovers)
+//! let sources = SourceSet::start(&SourceSetConfig {
+//!     lb_source: Some(LbSourceConfig::with_addresses(default_lb_sources(cloud))),
+//!     syn: None,
+//! })?;                                   // Error::MissingCapability names CAP_* and the manifest fix
+//! // per backend: its mode (BackendKey::source) picks the source of its probes
+//! request.source = sources.for_mode(SourceMode::LbSource)?;   // None for SourceMode::Node
+//! // observed results: Observer::start(ObserverConfig::azure(vec!["eth0".into()]), map, events)
+//! // with map.insert(node_addr:port, backend id of the Observed backend, spec)
+//! // at exit: sources.remove()  (or drop it)
+//! ```
+//!
+//! The host needs some route to the LB source in its main table (a node's default route does):
+//! answers the host sends itself are routed once before the mark diverts them to the veth.
 
 pub mod caps;
 pub mod plan;
