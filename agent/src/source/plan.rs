@@ -1,5 +1,5 @@
 //! What `lb-source` creates, as data: names, and the `ip`/`iptables` commands that build and
-//! remove it. Pure, so that every command can be read in a test; [`super::setup`] runs them.
+//! remove it. Pure, so that every command can be read in a test; `setup` runs them.
 //!
 //! ```text
 //!   private ns psrc-<h>                          host (the agent's namespace)
