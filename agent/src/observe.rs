@@ -225,6 +225,35 @@ impl Observer {
     }
 }
 
+/// The interfaces of the calling thread's namespace that carry a default route: where an LB's
+/// probes arrive on a node.
+pub fn uplinks() -> Result<Vec<String>> {
+    let out = netns::run("ip", &["-o", "-4", "route", "show", "default"]).map_err(|source| {
+        Error::SourceSetup {
+            namespace: "host".into(),
+            step: "find the default route's interface".into(),
+            source,
+        }
+    })?;
+    Ok(route_devices(&out))
+}
+
+/// The `dev` of every route line, each once, in order.
+fn route_devices(routes: &str) -> Vec<String> {
+    let mut devices: Vec<String> = Vec::new();
+    for line in routes.lines() {
+        let mut words = line.split_whitespace();
+        while let Some(w) = words.next() {
+            if w == "dev"
+                && let Some(dev) = words.next().filter(|d| !devices.iter().any(|x| x == d))
+            {
+                devices.push(dev.to_owned());
+            }
+        }
+    }
+    devices
+}
+
 /// The interface index of `name` in the calling thread's namespace (asking `ip`, which runs in
 /// that namespace, unlike `/sys/class/net`, which shows the mount's).
 fn ifindex(name: &str) -> Result<u32> {
@@ -362,6 +391,17 @@ mod tests {
         assert_eq!(admitted, [true, true, true, false, false]);
         assert!(cap.admit(t0 + Duration::from_millis(1000)));
         assert!(cap.admit(t0 + Duration::from_millis(1001)));
+    }
+
+    #[test]
+    fn uplinks_are_the_devices_of_the_default_routes() {
+        let routes = "default via 10.224.0.1 dev eth0 proto dhcp src 10.224.0.4 metric 100\n\
+                      default via 10.1.0.1 dev eth1 metric 200\ndefault dev eth0 scope link\n";
+        assert_eq!(
+            route_devices(routes),
+            vec!["eth0".to_owned(), "eth1".to_owned()]
+        );
+        assert!(route_devices("").is_empty());
     }
 
     #[test]

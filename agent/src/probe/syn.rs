@@ -116,6 +116,7 @@ impl SynProber {
     /// Opens the raw socket (inside `factory`'s namespace if given) and reserves the port range;
     /// needs a tokio runtime and CAP_NET_RAW.
     pub fn new(config: SynConfig, factory: Option<Arc<SocketFactory>>) -> Result<SynProber> {
+        crate::source::caps::require("syn", &crate::source::caps::SYN)?;
         let last = config
             .first_port
             .checked_add(config.port_count.saturating_sub(1))
