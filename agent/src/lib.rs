@@ -5,6 +5,8 @@
 //!   LB state machines.
 //! - [`manifest`]: reading Kubernetes manifests (YAML, JSON, `kubectl get -o yaml` Lists).
 //! - [`explain`]: the `explain` command's views of derived probes (table, JSON contract, compare).
+//! - [`source`], [`observe`]: where probes come from (the node, the LB's address through the
+//!   node's packet path, raw SYNs) and the real LB's probes seen arriving.
 
 pub mod clock;
 pub mod daemon;
@@ -18,7 +20,9 @@ pub mod lb;
 pub mod manifest;
 pub mod model;
 pub mod netns;
+pub mod observe;
 pub mod probe;
+pub mod source;
 pub mod view;
 
 pub use error::{Error, Result};
