@@ -29,7 +29,7 @@ use crate::event::{Backend, BackendId, Event, Lifecycle, LifecycleKind, ProbeRes
 use crate::lb::health::{EmulationSettings, Transition};
 use crate::lb::verdict::Verdict;
 use crate::model::{Cloud, ObjectRef, ProbeSpec};
-use crate::probe::ProbeRequest;
+use crate::probe::{ProbeRequest, ProbeSource};
 use crate::view::LbView;
 use metrics::{BackendLabels, KindLabels, LbLabels, Metrics, OutcomeLabels, StateLabels};
 use registry::{Action, Registry};
@@ -58,8 +58,9 @@ pub struct DaemonConfig {
     pub emulation: EmulationSettings,
     /// `None`: no node proxy check.
     pub node_proxy_interval: Option<Duration>,
-    /// Where the probes of LB backends leave from (`None`: the node's own sockets).
-    pub bind: Option<std::net::SocketAddr>,
+    /// The sources set up for LB backends' probes, by mode; a backend whose mode
+    /// ([`crate::event::BackendKey::source`]) is not here uses the node's own sockets.
+    pub sources: Vec<(crate::event::SourceMode, ProbeSource)>,
 }
 
 /// What the daemon exposes while it runs.
@@ -203,7 +204,12 @@ impl Daemon {
         let spec = &backend.spec;
         let mut request = ProbeRequest::for_spec(spec, backend.key.target);
         if backend.key.hop == crate::event::Hop::Lb {
-            request.bind = self.config.bind;
+            request.source = self
+                .config
+                .sources
+                .iter()
+                .find(|(mode, _)| *mode == backend.key.source)
+                .map(|(_, source)| source.clone());
         }
         let interval = Duration::from_secs(u64::from(spec.interval_s.max(1)));
         TargetSpec {

@@ -187,6 +187,7 @@ async fn run_agent(
             aws: AwsSettings::default(),
         },
         source: SourceMode::Node,
+        non_tcp_source: SourceMode::Node,
     };
     let discovered = match daemon::discover(&client, &shared, &discover, &stop).await {
         Ok(Some(d)) => d,
@@ -220,7 +221,7 @@ async fn run_agent(
         engine: EngineConfig::default(),
         emulation: EmulationSettings::default(),
         node_proxy_interval: options.node_proxy_interval,
-        bind: None,
+        sources: Vec::new(),
     };
     daemon::run(
         config,

@@ -19,14 +19,13 @@ use probesim_agent::manifest;
 use probesim_agent::model::{
     CloseMode, Cloud, LbKind, ProbePort, ProbeProtocol, ProbeSpec, TargetKind,
 };
-use probesim_agent::probe::syn::SynConfig;
 use probesim_agent::probe::{ProbeRequest, ProbeSource};
-use probesim_agent::source::{self, LbSourceConfig, SourceMode, SourceSet, SourceSetConfig};
+use probesim_agent::source::{SourceMode, SourceSet, SourceSetConfig};
 use probesim_agent::view::LbView;
 use tokio::sync::mpsc;
 
 use super::EXIT_BAD_INPUT;
-use super::settings::DeriveArgs;
+use super::settings::{DeriveArgs, SourceArgs};
 
 /// Virtual probers sample each target this often unless told otherwise: fine enough to place an
 /// LB's decision within 100 ms, cheap enough for thousands of targets.
@@ -92,38 +91,8 @@ pub struct ProbeArgs {
     /// Print only transitions and the verdict, not every probe.
     #[arg(short, long)]
     quiet: bool,
-    /// Where probes come from: `node` (the node's own address), `lb-source` (the LB's address,
-    /// through the node's packet path as the LB's probes; needs NET_ADMIN, NET_RAW and
-    /// SYS_ADMIN) or `syn` (half-open raw SYN probes, TCP only; needs NET_RAW; from the LB's
-    /// address when --lb-source-address is given).
-    #[arg(long, value_enum, env = "PROBESIM_SOURCE", default_value = "node")]
-    source: SourceArg,
-    /// The LB's source addresses for lb-source, comma-separated (default for Azure:
-    /// 168.63.129.16; for AWS give an address of the load balancer's subnets).
-    #[arg(
-        long = "lb-source-address",
-        env = "PROBESIM_LB_SOURCE_ADDRESSES",
-        value_delimiter = ',',
-        value_name = "IP"
-    )]
-    lb_source_addresses: Vec<IpAddr>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum SourceArg {
-    Node,
-    LbSource,
-    Syn,
-}
-
-impl SourceArg {
-    fn mode(self) -> SourceMode {
-        match self {
-            SourceArg::Node => SourceMode::Node,
-            SourceArg::LbSource => SourceMode::LbSource,
-            SourceArg::Syn => SourceMode::Syn,
-        }
-    }
+    #[command(flatten)]
+    sources: SourceArgs,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -183,7 +152,7 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         // Set up (and later removed) in this thread's namespace, where the probes run.
         let sources = SourceSet::start(&config)?;
-        let source = sources.for_mode(args.source.mode())?;
+        let source = sources.for_mode(args.sources.mode())?;
         probe_all(planned, &args, source).await?;
         sources.remove()?;
         anyhow::Ok(())
@@ -193,44 +162,12 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<ExitCode> {
 
 /// What `--source` needs set up; an error names the flag and value that do not fit.
 fn source_config(args: &ProbeArgs, planned: &[Planned]) -> Result<SourceSetConfig, String> {
-    let lb_source = |default: bool| -> Result<Option<LbSourceConfig>, String> {
-        if args.lb_source_addresses.is_empty() && !default {
-            return Ok(None);
-        }
-        let addresses = if args.lb_source_addresses.is_empty() {
-            let cloud = planned.first().map_or(Cloud::Azure, |p| p.spec.lb.cloud());
-            source::default_lb_sources(cloud)
-        } else {
-            args.lb_source_addresses.clone()
-        };
-        let config = LbSourceConfig::with_addresses(addresses);
-        config
-            .validate()
-            .map_err(|e| format!("--lb-source-address: {e}"))?;
-        Ok(Some(config))
-    };
-    match args.source {
-        SourceArg::Node => Ok(SourceSetConfig::default()),
-        SourceArg::LbSource => Ok(SourceSetConfig {
-            lb_source: lb_source(true)?,
-            syn: None,
-        }),
-        SourceArg::Syn => {
-            if let Some(p) = planned
-                .iter()
-                .find(|p| p.spec.protocol != ProbeProtocol::Tcp)
-            {
-                return Err(format!(
-                    "--source syn: probes TCP only, and {} is probed with {}",
-                    p.addr, p.spec.protocol
-                ));
-            }
-            Ok(SourceSetConfig {
-                lb_source: lb_source(false)?,
-                syn: Some(SynConfig::default()),
-            })
-        }
-    }
+    let cloud = planned.first().map_or(Cloud::Azure, |p| p.spec.lb.cloud());
+    let not_tcp = planned
+        .iter()
+        .find(|p| p.spec.protocol != ProbeProtocol::Tcp)
+        .map(|p| format!("{} is probed with {}", p.addr, p.spec.protocol));
+    args.sources.config(cloud, not_tcp)
 }
 
 async fn probe_all(
@@ -349,7 +286,7 @@ fn plan(args: &ProbeArgs) -> Result<Vec<Planned>, String> {
                 label: label.clone(),
                 spec: spec.clone(),
                 addr: SocketAddr::new(*ip, port),
-                source: args.source.mode(),
+                source: args.sources.mode(),
             });
         }
     }

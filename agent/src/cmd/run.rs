@@ -10,12 +10,12 @@ use clap::{Args, ValueEnum};
 use probesim_agent::daemon::{self, DaemonConfig, DiscoverOptions, http, metrics::Metrics};
 use probesim_agent::discovery::watch;
 use probesim_agent::engine::EngineConfig;
-use probesim_agent::event::SourceMode;
 use probesim_agent::lb::health::EmulationSettings;
+use probesim_agent::source::SourceSet;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::settings::CloudArgs;
+use super::settings::{CloudArgs, SourceArgs};
 
 /// Where `/metrics` and `/healthz` are served unless configured.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:9470";
@@ -42,10 +42,8 @@ pub struct RunArgs {
     /// Virtual probers per backend: probes per LB interval.
     #[arg(long, env = "PROBESIM_PROBES_PER_INTERVAL", default_value_t = daemon::DEFAULT_PROBES_PER_INTERVAL, value_parser = clap::value_parser!(u32).range(1..=1000))]
     probes_per_interval: u32,
-    /// Where LB probes come from: the node's own address, or the LB's source address through
-    /// the node's packet path.
-    #[arg(long, env = "PROBESIM_SOURCE", value_enum, default_value = "node")]
-    source: SourceArg,
+    #[command(flatten)]
+    sources: SourceArgs,
     /// Serve /metrics and /healthz here.
     #[arg(long, env = "PROBESIM_LISTEN", default_value = DEFAULT_LISTEN)]
     listen: SocketAddr,
@@ -62,12 +60,6 @@ pub struct RunArgs {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
-enum SourceArg {
-    Node,
-    LbSource,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
 enum LogFormat {
     Text,
     Json,
@@ -79,18 +71,14 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     init_logging(args.log_format);
-    if matches!(args.source, SourceArg::LbSource) {
-        anyhow::bail!(
-            "--source lb-source: not available in this build of the daemon yet; use --source node"
-        );
-    }
     let options = DiscoverOptions {
         node: args.node_name.clone(),
         cloud: args.cloud.cloud(),
         k8s_version: args.k8s_version.clone(),
         what_if: args.what_if_k8s_version.clone(),
         base: args.cloud.base(),
-        source: SourceMode::Node,
+        source: args.sources.mode(),
+        non_tcp_source: args.sources.non_tcp_mode(),
     };
     daemon::setup::validate(&options)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -164,6 +152,18 @@ async fn serve(args: RunArgs, options: DiscoverOptions) -> anyhow::Result<()> {
         what_if = %identity.what_if.join(","),
         "probing this node's backends as the cloud's LB would"
     );
+    // Set up in this thread's namespace (the node's), removed when the daemon ends.
+    let source_config = args
+        .sources
+        .config(identity.cloud, None)
+        .map_err(anyhow::Error::msg)?;
+    let source_set = SourceSet::start(&source_config)?;
+    let mut sources = Vec::new();
+    for mode in source_set.modes() {
+        if let Some(source) = source_set.for_mode(mode)? {
+            sources.push((mode, source));
+        }
+    }
     let config = DaemonConfig {
         plan: discovered.plan,
         probes_per_interval: args.probes_per_interval,
@@ -171,10 +171,11 @@ async fn serve(args: RunArgs, options: DiscoverOptions) -> anyhow::Result<()> {
         emulation: EmulationSettings::default(),
         node_proxy_interval: (!args.node_proxy_interval.is_zero())
             .then_some(args.node_proxy_interval),
-        bind: None,
+        sources,
     };
     daemon::run(config, client, watch, lifecycle, metrics, None, shutdown).await;
     tasks.abort_all();
+    source_set.remove()?;
     Ok(())
 }
 

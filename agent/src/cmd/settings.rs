@@ -1,11 +1,15 @@
 //! The flags that shape how a cloud's controllers derive probes, shared by `explain` and `probe`.
 
+use std::net::IpAddr;
+
 use clap::{Args, ValueEnum};
 use probesim_agent::explain::cloud;
 use probesim_agent::lb::aws::{AwsSettings, DefaultServiceController, LegacyProbeMode};
 use probesim_agent::lb::azure::{AzureSettings, CpaVersion, DEFAULT_AZURE_VERSION, ProbeMode, Sku};
 use probesim_agent::lb::{Objects, Settings};
 use probesim_agent::model::Cloud;
+use probesim_agent::probe::syn::SynConfig;
+use probesim_agent::source::{self, LbSourceConfig, SourceMode, SourceSetConfig};
 
 #[derive(Debug, Args)]
 pub struct DeriveArgs {
@@ -152,6 +156,91 @@ impl CloudArgs {
             cloud: Cloud::Azure,
             azure,
             aws,
+        }
+    }
+}
+
+/// Where probes come from.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// Where probes come from: `node` (the node's own address), `lb-source` (the LB's address,
+    /// through the node's packet path as the LB's probes; needs NET_ADMIN, NET_RAW and
+    /// SYS_ADMIN) or `syn` (half-open raw SYN probes, TCP only; needs NET_RAW; from the LB's
+    /// address when --lb-source-address is given).
+    #[arg(long, value_enum, env = "PROBESIM_SOURCE", default_value = "node")]
+    source: SourceArg,
+    /// The LB's source addresses for lb-source, comma-separated (default for Azure:
+    /// 168.63.129.16; for AWS give an address of the load balancer's subnets).
+    #[arg(
+        long = "lb-source-address",
+        env = "PROBESIM_LB_SOURCE_ADDRESSES",
+        value_delimiter = ',',
+        value_name = "IP"
+    )]
+    lb_source_addresses: Vec<IpAddr>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum SourceArg {
+    Node,
+    LbSource,
+    Syn,
+}
+
+impl SourceArgs {
+    pub fn mode(&self) -> SourceMode {
+        match self.source {
+            SourceArg::Node => SourceMode::Node,
+            SourceArg::LbSource => SourceMode::LbSource,
+            SourceArg::Syn => SourceMode::Syn,
+        }
+    }
+
+    /// Where LB probes that are not TCP come from in `syn` mode: the LB's address when SYN
+    /// probes are sent from it, else the node.
+    pub fn non_tcp_mode(&self) -> SourceMode {
+        if self.source == SourceArg::Syn && !self.lb_source_addresses.is_empty() {
+            SourceMode::LbSource
+        } else if self.source == SourceArg::Syn {
+            SourceMode::Node
+        } else {
+            self.mode()
+        }
+    }
+
+    /// What the chosen mode needs set up for `cloud`'s LB; `not_tcp` names a probe that is not
+    /// TCP, which SYN probes cannot send. An error names the flag and value that do not fit.
+    pub fn config(&self, cloud: Cloud, not_tcp: Option<String>) -> Result<SourceSetConfig, String> {
+        let lb_source = |default: bool| -> Result<Option<LbSourceConfig>, String> {
+            if self.lb_source_addresses.is_empty() && !default {
+                return Ok(None);
+            }
+            let addresses = if self.lb_source_addresses.is_empty() {
+                source::default_lb_sources(cloud)
+            } else {
+                self.lb_source_addresses.clone()
+            };
+            let config = LbSourceConfig::with_addresses(addresses);
+            config
+                .validate()
+                .map_err(|e| format!("--lb-source-address: {e}"))?;
+            Ok(Some(config))
+        };
+        match self.source {
+            SourceArg::Node => Ok(SourceSetConfig::default()),
+            SourceArg::LbSource => Ok(SourceSetConfig {
+                lb_source: lb_source(true)?,
+                syn: None,
+            }),
+            SourceArg::Syn => {
+                if let Some(why) = not_tcp {
+                    return Err(format!("--source syn: probes TCP only, and {why}"));
+                }
+                Ok(SourceSetConfig {
+                    lb_source: lb_source(false)?,
+                    syn: Some(SynConfig::default()),
+                })
+            }
         }
     }
 }

@@ -32,6 +32,8 @@ pub struct DiscoverOptions {
     /// Azure probe mode, SKU and AWS controller choices (the cloud and version are set here).
     pub base: Settings,
     pub source: SourceMode,
+    /// See [`PlanSettings::non_tcp_source`].
+    pub non_tcp_source: SourceMode,
 }
 
 /// The settled identity and plan settings.
@@ -165,6 +167,7 @@ pub async fn discover(
             ),
             what_if,
             source: options.source,
+            non_tcp_source: options.non_tcp_source,
         },
     }))
 }

@@ -38,6 +38,21 @@ pub struct PlanSettings {
     pub what_if: Vec<(SpecVersion, Settings)>,
     /// Where the LB backends' probes come from (hops always come from the node).
     pub source: SourceMode,
+    /// Where LB probes that are not TCP come from when `source` is [`SourceMode::Syn`] (raw SYN
+    /// probes are TCP only): `lb-source` when the SYN prober sends from the LB's address, else
+    /// the node.
+    pub non_tcp_source: SourceMode,
+}
+
+impl PlanSettings {
+    /// The source of an LB backend's probes for `spec`.
+    pub fn source_for(&self, spec: &ProbeSpec) -> SourceMode {
+        if self.source == SourceMode::Syn && spec.protocol != ProbeProtocol::Tcp {
+            self.non_tcp_source
+        } else {
+            self.source
+        }
+    }
 }
 
 /// One backend this node should probe.
@@ -215,7 +230,7 @@ impl Context<'_> {
                             kind: TargetKind::Node,
                             pod: None,
                             hop: Hop::Lb,
-                            source: self.settings.source,
+                            source: self.settings.source_for(&spec),
                         },
                     );
                     insert(plan, key, spec.clone(), true);
@@ -234,7 +249,7 @@ impl Context<'_> {
                             kind: TargetKind::Pod,
                             pod: local.pod.clone(),
                             hop: Hop::Lb,
-                            source: self.settings.source,
+                            source: self.settings.source_for(&spec),
                         },
                     );
                     insert(plan, key, spec.clone(), local.registered);

@@ -48,6 +48,7 @@ fn settings(cloud: Cloud, version: &str, what_if: &[&str]) -> PlanSettings {
             })
             .collect(),
         source: SourceMode::Node,
+        non_tcp_source: SourceMode::Node,
     }
 }
 
