@@ -51,7 +51,7 @@ pub fn detection(b: &Backend<'_>) -> Vec<Duration> {
         let start = onset(run, b.history);
         let end = run.end.map(super::onset::second);
         for p in &b.probers {
-            if p.state_at(start.at).is_some_and(|s| !s.in_rotation()) {
+            if p.state_before(start.at).is_some_and(|s| !s.in_rotation()) {
                 continue;
             }
             if let Some(c) = p.left_rotation_after(start.at)

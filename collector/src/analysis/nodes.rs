@@ -36,15 +36,19 @@ pub fn windows(
     if key.hop != Hop::Lb || key.target_kind != TargetKind::Node {
         return Vec::new();
     }
-    let mut unable = failing(b, "the LB probe");
+    // The deletion first: at equal moments it is the cause to name.
+    let mut unable: Vec<Unable> = node_deleted
+        .map(|at| Unable {
+            from: at,
+            to: None,
+            cause: "the node was deleted".to_owned(),
+        })
+        .into_iter()
+        .collect();
+    unable.extend(failing(b, "the LB probe"));
     for np in node_ports.iter().filter(|n| n.history.key.node == key.node) {
         unable.extend(failing(np, "the NodePort"));
     }
-    unable.extend(node_deleted.map(|at| Unable {
-        from: at,
-        to: None,
-        cause: "the node was deleted".to_owned(),
-    }));
     merge(unable)
         .into_iter()
         .filter_map(|u| window(b, u, lag, range_end))

@@ -89,6 +89,14 @@ impl Prober<'_> {
         }
     }
 
+    /// The state just before `t`: after the last change strictly before `t`.
+    pub fn state_before(&self, t: SystemTime) -> Option<LbState> {
+        match self.changes.iter().rev().find(|c| c.at < t) {
+            Some(c) => Some(c.to),
+            None => self.start,
+        }
+    }
+
     pub fn last_state(&self) -> Option<LbState> {
         self.changes.last().map(|c| c.to).or(self.start)
     }

@@ -164,9 +164,9 @@ fn took_out(s: &Summary<'_>) -> String {
         detail.push(format!("since {}", words::clock(since)));
     }
     if detail.is_empty() {
-        which
+        format!("{which} out")
     } else {
-        format!("{which} ({})", detail.join(", "))
+        format!("{which} out ({})", detail.join(", "))
     }
 }
 
@@ -189,7 +189,7 @@ pub fn findings(service: &str, backends: &[&Backend<'_>]) -> Vec<Finding> {
                 }
             })
             .collect::<Vec<_>>();
-        let mut message = format!("on {} the {lb} would take {} out", w.version, took_out(w));
+        let mut message = format!("on {} the {lb} would take {}", w.version, took_out(w));
         for n in now {
             message.push_str("; ");
             message.push_str(&n);
@@ -210,7 +210,7 @@ pub fn findings(service: &str, backends: &[&Backend<'_>]) -> Vec<Finding> {
                 Severity::Warning
             },
             kind: FindingKind::BackendsOut,
-            message: format!("the {} takes {} out", words::lb(c.spec.lb), took_out(c)),
+            message: format!("the {} takes {}", words::lb(c.spec.lb), took_out(c)),
             advice: path_advice(service, c),
         });
     }
