@@ -318,6 +318,6 @@ fn range_end(history: &History) -> SystemTime {
 }
 
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 #[cfg(test)]
 mod tests;

@@ -135,10 +135,7 @@ pub fn findings(service: &str, hops: &[HopReport], endpoints: Option<&Endpoints>
             h.backends
         );
         if !h.reasons.is_empty() {
-            message.push_str(&format!(
-                ": {}",
-                h.reasons.iter().cloned().collect::<Vec<_>>().join(", ")
-            ));
+            message.push_str(&format!(": {}", h.reasons.join(", ")));
         }
         message.push(')');
         if !passed.is_empty() {
