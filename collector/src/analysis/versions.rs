@@ -211,10 +211,25 @@ pub fn findings(service: &str, backends: &[&Backend<'_>]) -> Vec<Finding> {
             },
             kind: FindingKind::BackendsOut,
             message: format!("the {} takes {}", words::lb(c.spec.lb), took_out(c)),
-            advice: path_advice(service, c),
+            advice: local_policy_note(c).or_else(|| path_advice(service, c)),
         });
     }
     out
+}
+
+/// Nodes out because kube-proxy's health-check node port answers 503 (externalTrafficPolicy
+/// Local, no ready pod on the node) are out by design (spec/scenarios.md S3).
+fn local_policy_note(s: &Summary<'_>) -> Option<String> {
+    let local = s.kind == TargetKind::Node
+        && s.reasons
+            .iter()
+            .any(|r| r.starts_with("HTTP 503 on GET /healthz"));
+    local.then(|| {
+        "expected with externalTrafficPolicy Local: a node without a ready pod of the Service \
+         answers 503 on its health-check node port; spread the pods over more nodes to keep \
+         more nodes in rotation"
+            .to_owned()
+    })
 }
 
 /// The fix for a probe path that answers with a status the LB rejects (the agent's own advice,

@@ -110,3 +110,33 @@ fn s6_node_port_failing_while_the_lb_probe_still_passes_is_a_window_still_open_a
     assert_eq!(w.in_rotation, stats(500.0, 500.0, 500.0, 2));
     assert!(w.open);
 }
+
+#[test]
+fn s3_local_policy_node_without_a_pod_is_out_by_design_not_a_path_to_fix() {
+    let hc = spec(
+        LbKind::AzureLb,
+        ProbeProtocol::Http,
+        Some("/healthz"),
+        30_000,
+    );
+    let with_pod = B::new("default/web", "node-1", Hop::Lb, hc.clone(), 1)
+        .seconds(0, 30, 1, 0, "")
+        .change(0, Down, Up, None, 0.2);
+    let without =
+        B::new("default/web", "node-2", Hop::Lb, hc, 1).seconds(0, 30, 0, 1, "http_status:503");
+    let r = report(&history(
+        vec![with_pod.build(), without.build()],
+        Vec::new(),
+    ));
+    let f = &only_service(&r).findings[0];
+    assert_eq!(
+        f.message,
+        "the Azure LB takes 1 of 2 nodes out (HTTP 503 on GET /healthz, since 12:00:00)"
+    );
+    assert!(
+        f.advice
+            .as_deref()
+            .unwrap()
+            .starts_with("expected with externalTrafficPolicy Local")
+    );
+}
