@@ -173,6 +173,25 @@ impl<'a> Backend<'a> {
         }
     }
 
+    /// Whether the backend is still part of its LB at the end of the range: probed, not
+    /// deregistered (every prober draining or unused), its pod not Terminating.
+    pub fn is_live(&self, moments: &lifecycle::Moments) -> bool {
+        let removed = self.history.removed_at.is_some();
+        let deregistered = !self.probers.is_empty()
+            && self
+                .probers
+                .iter()
+                .all(|p| matches!(p.last_state(), Some(LbState::Draining | LbState::Unused)));
+        let terminating = self
+            .history
+            .key
+            .pod
+            .as_ref()
+            .and_then(|p| moments.pods.get(p))
+            .is_some_and(|p| p.terminating.is_some());
+        !(removed || deregistered || terminating)
+    }
+
     /// Where the backend stands at the end of the range, across its probers; the rollups
     /// decide when no prober's state is known.
     pub fn rotation(&self) -> Rotation {

@@ -90,8 +90,15 @@ pub fn report(
     }
     let [registration, detection, exposure] = all;
     let endpoints = moments.endpoints.get(name);
-    let hop_reports = hops::hops(backends);
-    let mut findings = versions::findings(name, backends);
+    // What stands at the end: backends still probed, still registered, whose pod is not
+    // going away. A rollout's old pods are the drain's matter, not backends out.
+    let live: Vec<&Backend<'_>> = backends
+        .iter()
+        .copied()
+        .filter(|b| b.is_live(moments))
+        .collect();
+    let hop_reports = hops::hops(&live);
+    let mut findings = versions::findings(name, &live);
     findings.extend(hops::findings(name, &hop_reports, endpoints));
     findings.extend(pods.iter().filter_map(drain_finding));
     findings.extend(node_windows.iter().map(|w| Finding {
@@ -122,7 +129,7 @@ pub fn report(
             detection: Stats::of(detection),
             drain_exposure: Stats::of(exposure),
         },
-        versions: versions::versions(backends),
+        versions: versions::versions(&live),
         endpoints: endpoints.map(|e| EndpointsReport {
             ready: e.ready,
             total: e.total,

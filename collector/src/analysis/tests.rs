@@ -3,6 +3,7 @@
 
 mod drain;
 mod hops;
+mod machines;
 mod nodes;
 mod properties;
 mod versions;

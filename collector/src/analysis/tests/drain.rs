@@ -227,3 +227,47 @@ fn terminating_moment_is_the_delete_request_deletion_timestamp_minus_grace() {
         at(100.0)
     );
 }
+
+#[test]
+fn s4_rollout_old_pods_are_not_reported_as_backends_out() {
+    let mut old = alb(115);
+    for i in 0..10 {
+        old = old.change(
+            i,
+            Healthy,
+            Unhealthy,
+            Some(Reason::TargetFailedHealthChecks),
+            130.0,
+        );
+    }
+    let mut new = B::new(
+        "default/web",
+        "node-1",
+        Hop::Lb,
+        spec(
+            LbKind::Alb,
+            ProbeProtocol::Http,
+            Some("/healthz/ready"),
+            8080,
+        ),
+        10,
+    )
+    .pod("default/web-new", "10.244.1.9:8080")
+    .seconds(90, 200, 1, 0, "");
+    for i in 0..10 {
+        new = new.change(i, Initial, Healthy, None, 95.0);
+    }
+    let r = report(&history(
+        vec![old.build(), new.build()],
+        lifecycle("30", "sleep 15"),
+    ));
+    let s = only_service(&r);
+    assert!(
+        s.findings
+            .iter()
+            .all(|f| f.kind == FindingKind::DrainExposure),
+        "{:#?}",
+        s.findings
+    );
+    assert_eq!(s.versions[0].backends, 1);
+}
