@@ -152,3 +152,19 @@ fn s3_lb_hop_out_by_its_change_counts_as_failing_though_its_last_second_passed()
         Some("lb")
     );
 }
+
+#[test]
+fn services_known_only_from_healthy_endpoint_counts_are_left_out() {
+    let endpoints = event(
+        LifecycleKind::ServiceEndpoints,
+        ("Service", "kube-system", "dns"),
+        None,
+        1.0,
+        &[("ready", "2"), ("total", "2")],
+    );
+    assert!(
+        report(&history(Vec::new(), vec![endpoints]))
+            .services
+            .is_empty()
+    );
+}

@@ -113,3 +113,16 @@ fn current_version_taking_one_of_two_nodes_out_is_a_warning_with_the_reason_of_i
     // The one prober's change is the first failure: detection 0.
     assert_eq!(s.latencies.detection.unwrap().max, secs(0.0));
 }
+
+#[test]
+fn s1_text_report_names_the_cause_and_the_fix() {
+    let text = crate::report::render(&report(&s1("http_status:404")), crate::report::Format::Text);
+    assert_eq!(
+        text,
+        "probesim report 2026-11-22T12:00:00.000Z – 2026-11-22T12:10:00.000Z\n\
+         Service ingress-basic/ingress-nginx-controller\n  \
+         error: on 1.24 the Azure LB would take all 3 nodes out (HTTP 404 on GET /, since \
+         12:00:03); current 1.23 probes healthy — fix: set \
+         service.beta.kubernetes.io/azure-load-balancer-health-probe-request-path: /healthz\n"
+    );
+}
