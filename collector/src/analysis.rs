@@ -270,10 +270,13 @@ pub fn analyze(history: &History, config: &AnalysisConfig) -> Report {
             )
         })
         .collect();
+    // A Service without backends is worth a word only when it has no ready endpoints (S3).
     names.extend(
         moments
             .endpoints
-            .keys()
+            .iter()
+            .filter(|(_, e)| e.ready == Some(0))
+            .map(|(name, _)| name)
             .filter(|name| {
                 config
                     .service
