@@ -35,7 +35,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bins \
         -p probesim-agent -p probesim-collector -p probesim-lab \
- && mkdir -p /out /state/var/lib/probesim \
+ && mkdir -p /out /state \
  && cp target/release/probesim-agent target/release/probesim-collector \
        target/release/probesim-lab /out/
 
@@ -44,7 +44,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends iproute2 iptables \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/ /usr/local/bin/
-COPY --from=build --chown=65532:65532 /state/ /
+COPY --from=build --chown=65532:65532 /state /var/lib/probesim
 # The DaemonSet runs this variant as UID 0 with NET_ADMIN, NET_RAW and SYS_ADMIN; by itself the
 # image runs as an unprivileged user.
 USER 65532:65532
@@ -53,5 +53,5 @@ FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /out/ /usr/local/bin/
 # The default home of the collector's database and the agent's spool, writable by the image's
 # user for `docker run`; in Kubernetes a volume is mounted there.
-COPY --from=build --chown=65532:65532 /state/ /
+COPY --from=build --chown=65532:65532 /state /var/lib/probesim
 USER 65532:65532
