@@ -68,10 +68,7 @@ impl LbSource {
             if key.starts_with("net/ipv6") && !path.exists() {
                 continue;
             }
-            std::fs::write(&path, value).map_err(|source| Error::Socket {
-                what: format!("sysctl {key}={value}"),
-                source,
-            })?;
+            write_sysctl(&key, value)?;
         }
         run_all(plan, &plan.routes())?;
         run_all(plan, &plan.iptables())?;
@@ -163,6 +160,34 @@ impl Drop for LbSource {
         if let Err(e) = self.teardown() {
             tracing::warn!(error = %e, "could not remove lb-source");
         }
+    }
+}
+
+/// Where the node's `/proc/sys/net` is mounted writable when the container's own `/proc/sys` is
+/// read-only (as container runtimes mount it for every unprivileged container); see
+/// manifests/components/lb-source.
+pub const HOST_PROC_SYS: &str = "/host/proc/sys";
+
+/// Writes a sysctl of the agent's own network namespace (net sysctls follow the writer's
+/// namespace, whichever procfs mount is used): through `/proc/sys`, or through
+/// [`HOST_PROC_SYS`] where `/proc/sys` is read-only.
+fn write_sysctl(key: &str, value: &str) -> Result<()> {
+    let path = PathBuf::from("/proc/sys").join(key);
+    match std::fs::write(&path, value) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EROFS) => {
+            let host = PathBuf::from(HOST_PROC_SYS).join(key);
+            std::fs::write(&host, value).map_err(|source| Error::Socket {
+                what: format!(
+                    "sysctl {key}={value} (/proc/sys is read-only; mount the node's /proc/sys/net at {HOST_PROC_SYS}/net)"
+                ),
+                source,
+            })
+        }
+        Err(source) => Err(Error::Socket {
+            what: format!("sysctl {key}={value}"),
+            source,
+        }),
     }
 }
 
