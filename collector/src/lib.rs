@@ -1,4 +1,10 @@
 //! probesim-collector: ingest of agent streams, per-backend timelines, latency analysis, storage,
 //! the JSON API, the web UI and reports (design.md, "Data flow").
 
+pub mod error;
+pub mod metrics;
 pub mod model;
+pub mod store;
+pub mod timeline;
+
+pub use error::{Error, Result};
