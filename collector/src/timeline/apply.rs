@@ -186,3 +186,6 @@ pub fn dropped_since(before: DropCounts, now: DropCounts) -> DropCounts {
         lifecycle: now.lifecycle - before.lifecycle,
     }
 }
+
+#[cfg(test)]
+mod tests;

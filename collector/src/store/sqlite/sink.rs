@@ -1,5 +1,6 @@
 //! The store as ingest's [`Sink`]: batches go into the pending flush and wait for its commit.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -51,47 +52,59 @@ impl Sink for SqliteStore {
             .filter(|s| *s > 0)
     }
 
-    fn accept(
+    /// Takes the batch at once, in call order (so a caller may start the next batch's accept
+    /// before awaiting this one); the future only waits for the flush that stores it.
+    fn accept(&self, batch: Batch) -> impl Future<Output = Result<(), SinkError>> + Send {
+        let taken = self.take(batch);
+        let path = self.inner.path.clone();
+        async move {
+            match taken? {
+                None => Ok(()),
+                Some(stored) => stored.await.unwrap_or_else(|_| {
+                    Err(SinkError::Storage(format!(
+                        "database {}: the writer stopped before storing the batch",
+                        path.display()
+                    )))
+                }),
+            }
+        }
+    }
+}
+
+impl SqliteStore {
+    /// Folds a batch into the pending flush; `None` for a duplicate already stored, else the
+    /// answer of the flush that stores it.
+    fn take(
         &self,
         batch: Batch,
-    ) -> impl std::future::Future<Output = Result<(), SinkError>> + Send {
-        let inner = self.inner.clone();
-        async move {
-            let waiting = {
-                let mut state = lock(&inner.state);
-                let state = &mut *state;
-                if state.closed {
-                    return Err(SinkError::Storage(format!(
-                        "database {}: the store is closed",
-                        inner.path.display()
-                    )));
-                }
-                let (agent, sequence) = (batch.agent.clone(), batch.sequence);
-                match apply(&mut state.live, &mut state.pending, batch) {
-                    Err(e) => {
-                        Metrics::add(&inner.metrics.rejected, 1);
-                        return Err(e);
-                    }
-                    Ok(Applied::Duplicate) => {
-                        Metrics::add(&inner.metrics.duplicates, 1);
-                        let stored = state.durable.agents.get(&agent);
-                        if stored.is_some_and(|a| a.last_sequence >= sequence) {
-                            return Ok(());
-                        }
-                        // The first copy is in the pending flush: answer with its fate.
-                    }
-                    Ok(Applied::Taken) => {}
-                }
-                let (tx, rx) = oneshot::channel();
-                state.waiters.push(tx);
-                rx
-            };
-            waiting.await.unwrap_or_else(|_| {
-                Err(SinkError::Storage(format!(
-                    "database {}: the writer stopped before storing the batch",
-                    inner.path.display()
-                )))
-            })
+    ) -> Result<Option<oneshot::Receiver<Result<(), SinkError>>>, SinkError> {
+        let inner = &self.inner;
+        let mut state = lock(&inner.state);
+        let state = &mut *state;
+        if state.closed {
+            return Err(SinkError::Storage(format!(
+                "database {}: the store is closed",
+                inner.path.display()
+            )));
         }
+        let (agent, sequence) = (batch.agent.clone(), batch.sequence);
+        match apply(&mut state.live, &mut state.pending, batch) {
+            Err(e) => {
+                Metrics::add(&inner.metrics.rejected, 1);
+                return Err(e);
+            }
+            Ok(Applied::Duplicate) => {
+                Metrics::add(&inner.metrics.duplicates, 1);
+                let stored = state.durable.agents.get(&agent);
+                if stored.is_some_and(|a| a.last_sequence >= sequence) {
+                    return Ok(None);
+                }
+                // The first copy is in the pending flush: answer with its fate.
+            }
+            Ok(Applied::Taken) => {}
+        }
+        let (tx, rx) = oneshot::channel();
+        state.waiters.push(tx);
+        Ok(Some(rx))
     }
 }
