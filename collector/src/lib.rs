@@ -1,6 +1,8 @@
 //! probesim-collector: ingest of agent streams, per-backend timelines, latency analysis, storage,
 //! the JSON API, the web UI and reports (design.md, "Data flow").
 
+pub mod api;
+pub mod cmd;
 pub mod error;
 pub mod metrics;
 pub mod model;
