@@ -63,11 +63,14 @@ fn respond(
 fn ok_json(value: &impl Serialize) -> Response<Body> {
     match serde_json::to_vec(value) {
         Ok(body) => respond(StatusCode::OK, "application/json", body),
-        Err(e) => error(&ApiError::Store(crate::error::Error::Config {
-            setting: "response",
-            value: String::new(),
-            reason: e.to_string(),
-        })),
+        Err(e) => {
+            let body = json!({ "error": format!("the response does not serialize: {e}") });
+            respond(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "application/json",
+                body.to_string(),
+            )
+        }
     }
 }
 

@@ -284,3 +284,6 @@ fn ingest(out: &mut String, metrics: &Metrics, agents: &[AgentRow]) {
         sum(|a| a.dropped.lifecycle)
     );
 }
+
+#[cfg(test)]
+mod tests;
