@@ -77,6 +77,13 @@ impl LbNow {
         }
     }
 
+    /// A backend declared again with `probers` virtual probers: probers beyond them are gone.
+    pub fn resize(&mut self, backend: BackendRowId, probers: u32) {
+        if let Some(states) = self.probers.get_mut(&backend) {
+            states.truncate(probers as usize);
+        }
+    }
+
     pub fn forget(&mut self, backend: BackendRowId) {
         self.probers.remove(&backend);
     }
@@ -118,5 +125,66 @@ impl LbNow {
             .reasons
             .sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
         summary
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use probesim_agent::event::StateChange;
+
+    use super::*;
+
+    fn row(prober: u32, to: LbState, at_s: u64, reason: Option<Reason>) -> TransitionRow {
+        TransitionRow {
+            backend: 1,
+            change: StateChange {
+                backend: 9,
+                prober,
+                from: LbState::Initial,
+                to,
+                reason,
+                at: UNIX_EPOCH + Duration::from_secs(at_s),
+            },
+        }
+    }
+
+    #[test]
+    fn the_summary_counts_each_probers_latest_state_most_common_first() {
+        let mut now = LbNow::default();
+        now.apply(&[
+            row(0, LbState::Healthy, 10, None),
+            row(1, LbState::Healthy, 11, None),
+            row(2, LbState::Unhealthy, 12, Some(Reason::TargetTimeout)),
+            // Older than prober 0's current state: history, not news.
+            row(0, LbState::Unhealthy, 5, Some(Reason::TargetTimeout)),
+        ]);
+        let s = now.summary(1);
+        assert_eq!(s.probers, 3);
+        assert_eq!(
+            s.states,
+            vec![(LbState::Healthy, 2), (LbState::Unhealthy, 1)]
+        );
+        let at = |s| UNIX_EPOCH + Duration::from_secs(s);
+        assert_eq!(s.since[0], (LbState::Healthy, at(10), at(11)));
+        assert_eq!(s.reasons, vec![("Target.Timeout", 1)]);
+        assert_eq!(s.last_change, Some(at(12)));
+        assert_eq!(s.unanimous(), None);
+    }
+
+    #[test]
+    fn fewer_probers_after_a_redeclaration_drop_the_others_and_absurd_prober_numbers_are_ignored() {
+        let mut now = LbNow::default();
+        now.apply(&[
+            row(0, LbState::Healthy, 1, None),
+            row(5, LbState::Unhealthy, 1, None),
+            row(MAX_PROBERS_IN_VIEW, LbState::Unhealthy, 1, None),
+        ]);
+        assert_eq!(now.probers(1).len(), 6);
+        now.resize(1, 2);
+        let s = now.summary(1);
+        assert_eq!(s.unanimous(), Some(LbState::Healthy));
+        assert_eq!(now.summary(2), NowSummary::default());
     }
 }

@@ -61,6 +61,9 @@ pub async fn flush(inner: &Arc<Inner>) {
             {
                 let mut state = lock(&inner.state);
                 state.durable.absorb(&pending);
+                for backend in pending.backends.values() {
+                    state.now.resize(backend.id, backend.probers);
+                }
                 state.now.apply(&pending.transitions);
                 let durable = &state.durable;
                 inner.metrics.stored(&pending, started.elapsed(), |row| {
