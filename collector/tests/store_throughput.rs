@@ -24,18 +24,20 @@ async fn the_store_takes_results_in_bulk_and_prints_results_per_second() {
         .await
         .unwrap();
     let start = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-    let loads: Vec<_> = (0..AGENTS)
+    let mut loads: Vec<_> = (0..AGENTS)
         .map(|a| synthetic::load(&format!("node-{a}"), BACKENDS, PER_BATCH, BATCHES, start))
         .collect();
     let total = AGENTS as u64 * PER_BATCH * BATCHES;
 
     let began = Instant::now();
     let mut waiting = Vec::new();
-    for round in 0..BATCHES as usize {
-        for load in &loads {
-            waiting.push(store.accept(load[round].clone()));
+    let mut rounds: Vec<_> = loads.iter_mut().map(|load| load.drain(..)).collect();
+    for _ in 0..BATCHES {
+        for round in &mut rounds {
+            waiting.push(store.accept(round.next().unwrap()));
         }
     }
+    drop(rounds);
     let taken = began.elapsed();
     for w in waiting {
         w.await.unwrap();
@@ -65,4 +67,25 @@ async fn the_store_takes_results_in_bulk_and_prints_results_per_second() {
     assert_eq!(counted, total);
     assert!(rate > 50_000.0, "{rate:.0} results/s");
     store.close().await;
+}
+
+#[test]
+fn the_in_memory_rollup_of_results_prints_results_per_second() {
+    use probesim_collector::timeline::apply::apply;
+    use probesim_collector::timeline::{Pending, Registry};
+    let start = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let load = synthetic::load("node-0", BACKENDS, PER_BATCH, BATCHES * 2, start);
+    let total = PER_BATCH * BATCHES * 2;
+    let (mut live, mut pending) = (Registry::default(), Pending::default());
+    let began = Instant::now();
+    for batch in load {
+        apply(&mut live, &mut pending, batch).unwrap();
+    }
+    let took = began.elapsed();
+    println!(
+        "in-memory rollup: {total} results in {took:?}: {:.0} results/s ({} rows)",
+        total as f64 / took.as_secs_f64(),
+        pending.rollups.len()
+    );
+    assert_eq!(pending.results, total);
 }

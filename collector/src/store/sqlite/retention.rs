@@ -49,12 +49,25 @@ fn cut(conn: &mut Connection, path: &Path, cut_ms: i64, swept: &mut Swept) -> Re
     let op = |what: &str| storage(path, format!("retention: {what}"));
     let tx = conn.transaction().map_err(op("begin"))?;
     let mut rows = 0;
-    rows += tx
-        .execute(
-            "DELETE FROM rollups WHERE second < ?1",
-            params![cut_ms.div_euclid(1000)],
-        )
-        .map_err(op("delete rollups"))?;
+    // Rollups have no index by time: delete along the primary key, backend by backend.
+    {
+        let ids: Vec<BackendRowId> = {
+            let mut stmt = tx
+                .prepare("SELECT id FROM backends")
+                .map_err(op("list backends"))?;
+            stmt.query_map([], |r| r.get(0))
+                .and_then(Iterator::collect)
+                .map_err(op("list backends"))?
+        };
+        let mut delete = tx
+            .prepare("DELETE FROM rollups WHERE backend = ?1 AND second < ?2")
+            .map_err(op("delete rollups"))?;
+        for id in ids {
+            rows += delete
+                .execute(params![id, cut_ms.div_euclid(1000)])
+                .map_err(op("delete rollups"))?;
+        }
+    }
     for (table, column) in [
         ("transitions", "at_ms"),
         ("lifecycle", "at_ms"),
@@ -80,6 +93,9 @@ fn cut(conn: &mut Connection, path: &Path, cut_ms: i64, swept: &mut Swept) -> Re
             .execute("DELETE FROM agent_backends WHERE backend = ?1", params![id])
             .map_err(op("delete agent backends"))?;
         rows += tx
+            .execute("DELETE FROM rollups WHERE backend = ?1", params![id])
+            .map_err(op("delete rollups"))?;
+        rows += tx
             .execute("DELETE FROM backends WHERE id = ?1", params![id])
             .map_err(op("delete backends"))?;
     }
@@ -94,7 +110,8 @@ fn cut(conn: &mut Connection, path: &Path, cut_ms: i64, swept: &mut Swept) -> Re
 fn oldest_ms(conn: &Connection, path: &Path) -> Result<Option<i64>> {
     conn.query_row(
         "SELECT MIN(t) FROM (
-             SELECT MIN(second) * 1000 AS t FROM rollups
+             SELECT (SELECT MIN(second) FROM rollups WHERE backend = b.id) * 1000 AS t
+                 FROM backends b
              UNION ALL SELECT MIN(at_ms) FROM transitions
              UNION ALL SELECT MIN(at_ms) FROM lifecycle
              UNION ALL SELECT MIN(from_ms) FROM gaps)",

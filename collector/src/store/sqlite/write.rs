@@ -7,6 +7,7 @@ use rusqlite::{Connection, params, params_from_iter};
 use super::schema::{rollup_columns, storage};
 use crate::error::Result;
 use crate::store::codec::{KeyJson, SpecJson, ms, to_json};
+use crate::timeline::rollup::{LATENCY_SLOTS, OUTCOME_SLOTS};
 use crate::timeline::{BackendRowId, Pending, RollupAcc};
 
 /// A count as SQLite's signed integer (counts never come near `i64::MAX`).
@@ -32,7 +33,7 @@ pub fn rollup_upsert_sql() -> String {
 }
 
 fn rollup_values(backend: BackendRowId, second: u64, acc: &RollupAcc) -> Vec<i64> {
-    let mut values = Vec::with_capacity(rollup_columns().len() + 2);
+    let mut values = Vec::with_capacity(5 + OUTCOME_SLOTS + LATENCY_SLOTS);
     values.extend([backend, int(second)]);
     values.extend([acc.successes, acc.failures, acc.not_counted].map(int));
     values.extend(acc.outcomes.iter().map(|n| int(*n)));
