@@ -1,7 +1,7 @@
 //! The collector's `/metrics` (Prometheus text format 0.0.4).
 //!
 //! Label cardinality is bounded by construction: every label takes its values from a closed set
-//! (`lb`: 4 LB kinds, `state`: 10 LB states, `hop`: 4 hops, `outcome`: [`Outcome::KINDS`],
+//! (`lb`: 4 LB kinds, `state`: 10 LB states, `hop`: 4 hops, `outcome`: the 17 outcome kinds,
 //! `verdict`: 3, `kind`: 3 drop kinds), except `service`, which takes at most
 //! [`MAX_SERVICE_LABELS`] values (the Services with the most backends; the rest are summed under
 //! `service="other"`). No metric has a per-pod, per-node, per-agent or per-address label.
@@ -13,7 +13,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use probesim_agent::lb::outcome::Outcome;
 use probesim_agent::model::LbKind;
 
 use crate::store::codec::LB_KINDS;
@@ -87,9 +86,4 @@ impl Metrics {
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }
-}
-
-/// The outcome kinds in label order.
-pub fn outcome_kinds() -> &'static [&'static str] {
-    &Outcome::KINDS
 }

@@ -149,9 +149,8 @@ fn scan(live: &Registry, batch: &Batch) -> Result<Scan, SinkError> {
             Event::BackendRemoved { id, at } => (Some(*id), *at),
             Event::Result(result) => (Some(result.backend), result.started_at),
             Event::Transition(change) => (Some(change.backend), change.at),
-            Event::Lifecycle(lifecycle) => {
-                (None, lifecycle.object_time.unwrap_or(lifecycle.seen_at))
-            }
+            // When the agent saw it: an object's own time may be days old (a pod's creation).
+            Event::Lifecycle(lifecycle) => (None, lifecycle.seen_at),
         };
         if let Some(id) = referred {
             let known = bound.is_some_and(|ids| ids.contains_key(&id));
