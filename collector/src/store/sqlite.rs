@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use probesim_agent::event::{BackendId, BackendKey};
-use rusqlite::Connection;
+use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -88,7 +88,10 @@ impl SqliteStore {
             }
             let mut writer = Connection::open(&p).map_err(storage(&p, "open"))?;
             schema::prepare(&mut writer, &p)?;
-            let reader = Connection::open(&p).map_err(storage(&p, "open for reading"))?;
+            // Queries cannot write, whatever a bug in them would try.
+            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let reader =
+                Connection::open_with_flags(&p, flags).map_err(storage(&p, "open for reading"))?;
             let (registry, now) = query::load(&reader, &p)?;
             Ok((writer, reader, registry, now))
         })
