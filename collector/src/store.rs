@@ -146,7 +146,8 @@ pub struct BackendNow {
 pub struct Timeline {
     pub backend: BackendRow,
     pub range: TimeRange,
-    /// Its probers' state changes in the range, in time order.
+    /// Its probers' state changes in the range, in time order, preceded by each prober's last
+    /// change before the range.
     pub changes: Vec<StateChange>,
     /// Its rollups in the range, in time order.
     pub rollups: Vec<Rollup>,
@@ -160,7 +161,8 @@ pub struct Timeline {
 /// through the rest. Reads of history go to storage; the current view and the agents are kept in
 /// memory.
 pub trait Store: Sink + Clone {
-    /// Everything about the backends that match `filter` over `range`.
+    /// Everything about the backends that match `filter` over `range`. Each backend's changes
+    /// start with each prober's last change before the range, so its state at `from` is known.
     fn history(
         &self,
         range: TimeRange,

@@ -237,3 +237,54 @@ async fn a_closed_store_refuses_batches_naming_its_database() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_range_starts_with_each_probers_last_change_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("p.db"), config())
+        .await
+        .unwrap();
+    let change = |prober, from, to, ms| {
+        Event::Transition(synthetic::transition(
+            1,
+            prober,
+            from,
+            to,
+            None,
+            at_ms(T0 + ms),
+        ))
+    };
+    let events = vec![
+        Event::Backend(synthetic::backend(1, "web", "node-1", 1)),
+        change(0, LbState::Initial, LbState::Healthy, 1_000),
+        change(1, LbState::Initial, LbState::Healthy, 2_000),
+        change(0, LbState::Healthy, LbState::Unhealthy, 3_000),
+        change(0, LbState::Unhealthy, LbState::Healthy, 10_000),
+    ];
+    store.accept(batch("node-1", 1, events, 0)).await.unwrap();
+    let from_5s = TimeRange {
+        from: at_ms(T0 + 5_000),
+        to: at_ms(T0 + 60_000),
+    };
+    let history = store.history(from_5s, Filter::default()).await.unwrap();
+    let seen: Vec<(u32, LbState, u64)> = history.backends[0]
+        .changes
+        .iter()
+        .map(|c| {
+            (
+                c.prober,
+                c.to,
+                c.at.duration_since(at_ms(T0)).unwrap().as_millis() as u64,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (1, LbState::Healthy, 2_000),
+            (0, LbState::Unhealthy, 3_000),
+            (0, LbState::Healthy, 10_000),
+        ]
+    );
+    store.close().await;
+}

@@ -79,7 +79,8 @@ pub fn load(conn: &Connection, path: &Path) -> Result<(Registry, LbNow)> {
     Ok((registry, now))
 }
 
-/// One backend's transitions in `range`, reported with the agent's number `agent_id`.
+/// One backend's transitions in `range`, reported with the agent's number `agent_id`, preceded
+/// by each prober's last transition before the range (so the state at `from` is known).
 pub fn changes(
     conn: &Connection,
     path: &Path,
@@ -87,20 +88,34 @@ pub fn changes(
     agent_id: BackendId,
     range: TimeRange,
 ) -> Result<Vec<StateChange>> {
-    let mut stmt = conn
+    let op = || storage(path, "query transitions");
+    // SQLite takes the bare columns of an aggregate query with MAX() from the row of the maximum.
+    let mut before = conn
+        .prepare_cached(&format!(
+            "SELECT {}, MAX(at_ms) FROM transitions WHERE backend = ?1 AND at_ms < ?2
+             GROUP BY prober ORDER BY at_ms, prober",
+            rows::TRANSITION_COLUMNS
+        ))
+        .map_err(op())?;
+    let mut raw: Vec<rows::RawTransition> = before
+        .query_map(params![backend, ms(range.from)], rows::raw_transition)
+        .and_then(Iterator::collect)
+        .map_err(op())?;
+    let mut within = conn
         .prepare_cached(&format!(
             "SELECT {} FROM transitions WHERE backend = ?1 AND at_ms BETWEEN ?2 AND ?3
              ORDER BY at_ms, rowid",
             rows::TRANSITION_COLUMNS
         ))
-        .map_err(storage(path, "query transitions"))?;
-    let raw: Vec<rows::RawTransition> = stmt
+        .map_err(op())?;
+    let rows = within
         .query_map(
             params![backend, ms(range.from), ms(range.to)],
             rows::raw_transition,
         )
-        .and_then(Iterator::collect)
-        .map_err(storage(path, "query transitions"))?;
+        .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+        .map_err(op())?;
+    raw.extend(rows);
     raw.into_iter()
         .map(|r| rows::transition(r, agent_id).map(|t| t.change))
         .collect::<Result<Vec<_>, _>>()
