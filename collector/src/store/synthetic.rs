@@ -23,7 +23,8 @@ use crate::model::{AgentId, AgentInfo, Batch, DropCounts};
 /// Virtual probers per synthetic backend.
 pub const PROBERS: u32 = 8;
 
-/// An ALB HTTP health check with this matcher (`200-299`).
+/// An ALB HTTP health check with this matcher (`200-299`); Azure's default TCP probe if the
+/// matcher does not parse.
 pub fn alb_spec(matcher: &str) -> ProbeSpec {
     let given = ManualProbe {
         port: 8080,
