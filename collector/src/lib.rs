@@ -2,5 +2,13 @@
 //! the JSON API, the web UI and reports (design.md, "Data flow").
 
 pub mod analysis;
+pub mod api;
+pub mod cmd;
+pub mod error;
+pub mod metrics;
 pub mod model;
 pub mod report;
+pub mod store;
+pub mod timeline;
+
+pub use error::{Error, Result};

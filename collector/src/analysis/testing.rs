@@ -79,6 +79,7 @@ impl B {
             },
             spec: Arc::new(spec),
             probers,
+            also_for: Vec::new(),
             first_seen: at(0.0),
             removed_at: None,
             changes: Vec::new(),

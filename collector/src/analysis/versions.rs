@@ -15,22 +15,30 @@ use crate::report::{Finding, FindingKind, Rotation, Severity, VersionReport, wor
 /// The health path ingress-nginx answers with 200 (its `/` answers 404: spec/scenarios.md S1).
 pub const INGRESS_NGINX_HEALTH_PATH: &str = "/healthz";
 
+/// The versions a backend's view stands for, as (what-if, version): its own, and the what-if
+/// versions that derive the same probe, which the agent did not probe twice.
+fn stands_for(b: &Backend<'_>) -> Vec<(bool, String)> {
+    let k = &b.history.key;
+    let mut versions = vec![(k.version.what_if, k.version.version.clone())];
+    versions.extend(b.history.also_for.iter().map(|v| (true, v.clone())));
+    versions
+}
+
 /// One row per (version, LB, port) of the Service's LB backends.
 pub fn versions(backends: &[&Backend<'_>]) -> Vec<VersionReport> {
     let mut groups: BTreeMap<(bool, String, String, i32), Vec<&Backend<'_>>> = BTreeMap::new();
     for b in backends.iter().filter(|b| b.history.key.hop == Hop::Lb) {
         let k = &b.history.key;
-        let key = (
-            k.version.what_if,
-            k.version.version.clone(),
-            k.lb.to_string(),
-            k.port,
-        );
-        groups.entry(key).or_default().push(b);
+        for (what_if, version) in stands_for(b) {
+            groups
+                .entry((what_if, version, k.lb.to_string(), k.port))
+                .or_default()
+                .push(b);
+        }
     }
     groups
-        .into_values()
-        .filter_map(|group| {
+        .into_iter()
+        .filter_map(|((what_if, version, _, _), group)| {
             let first = group.first()?;
             let key = &first.history.key;
             let spec = &first.history.spec;
@@ -42,8 +50,8 @@ pub fn versions(backends: &[&Backend<'_>]) -> Vec<VersionReport> {
                 .collect();
             let reasons: BTreeSet<String> = out.iter().filter_map(|b| out_reason(b)).collect();
             Some(VersionReport {
-                version: key.version.version.clone(),
-                what_if: key.version.what_if,
+                version,
+                what_if,
                 lb: key.lb,
                 port: key.port,
                 probe: format!(
@@ -111,19 +119,22 @@ struct Summary<'a> {
 
 fn summaries<'a>(backends: &[&'a Backend<'a>], what_if: bool) -> Vec<Summary<'a>> {
     let mut by_version: BTreeMap<String, Summary<'a>> = BTreeMap::new();
-    for b in backends
-        .iter()
-        .filter(|b| b.history.key.hop == Hop::Lb && b.history.key.version.what_if == what_if)
-    {
+    let lb_views = backends.iter().filter(|b| b.history.key.hop == Hop::Lb);
+    for (b, version) in lb_views.flat_map(|b| {
+        stands_for(b)
+            .into_iter()
+            .filter(|(w, _)| *w == what_if)
+            .map(move |(_, v)| (b, v))
+    }) {
         let k = &b.history.key;
         let target = match k.target_kind {
             TargetKind::Node => k.node.clone(),
             TargetKind::Pod => k.pod.clone().unwrap_or_else(|| k.target.to_string()),
         };
         let s = by_version
-            .entry(k.version.version.clone())
+            .entry(version.clone())
             .or_insert_with(|| Summary {
-                version: k.version.version.clone(),
+                version,
                 spec: &b.history.spec,
                 kind: k.target_kind,
                 targets: BTreeSet::new(),
