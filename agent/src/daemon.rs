@@ -401,6 +401,11 @@ impl Daemon {
         let Some(tracked) = self.tracked.get_mut(&id) else {
             return;
         };
+        let index = prober as usize;
+        if tracked.reported.len() <= index {
+            tracked.reported.resize(index + 1, false);
+        }
+        tracked.reported[index] = true;
         let backend = tracked.backend.clone();
         self.metrics
             .transitions
@@ -475,6 +480,8 @@ impl Daemon {
     }
 
     fn count_endpoints(&mut self, plan: &Plan) {
+        self.endpoints
+            .retain(|service, _| plan.endpoints.iter().any(|c| c.service == *service));
         for count in &plan.endpoints {
             let before = self.endpoints.get(&count.service);
             if before.is_some_and(|b| b.ready == count.ready && b.total == count.total) {

@@ -167,8 +167,20 @@ pub fn pod(old: Option<&Pod>, new: Option<&Pod>, seen_at: SystemTime) -> Vec<Lif
     }
     // Conditions come by name; tell them in the order they happened (a stable sort keeps
     // creation first among equal seconds).
-    events.sort_by_key(|e| e.object_time);
+    events.sort_by_key(|e| (e.object_time, order(&e.kind)));
     events
+}
+
+/// The order in which a pod's events happen, for events stamped in the same second.
+fn order(kind: &LifecycleKind) -> u8 {
+    match kind {
+        LifecycleKind::PodCreated => 0,
+        LifecycleKind::PodScheduled => 1,
+        LifecycleKind::ContainersReady => 2,
+        LifecycleKind::PodReady | LifecycleKind::PodNotReady => 3,
+        LifecycleKind::ReadinessGate => 4,
+        _ => 5,
+    }
 }
 
 /// An endpoint's conditions, as `ready`, `serving`, `terminating` (unset `ready`/`serving`

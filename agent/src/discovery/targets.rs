@@ -145,7 +145,10 @@ fn same_probe_now(
         .filter(|r| r.object == result.object && r.load_balancer == result.load_balancer)
         .flat_map(|r| &r.rules)
         .any(|r| {
-            r.port == rule.port && r.protocol == rule.protocol && r.probe.as_ref() == Some(spec)
+            r.port == rule.port
+                && r.service == rule.service
+                && r.protocol == rule.protocol
+                && r.probe.as_ref() == Some(spec)
         })
 }
 
@@ -158,6 +161,7 @@ fn mark_same(plan: &mut Plan, result: &ServiceResult, rule: &Rule, version: &str
             && key.object == result.object
             && key.lb == result.load_balancer
             && key.port == rule.port
+            && key.service == rule.service
             && !desired.also_for.iter().any(|v| v == version)
         {
             desired.also_for.push(version.to_owned());
