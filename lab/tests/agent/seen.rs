@@ -28,11 +28,9 @@ impl Seen {
             let node = r.node.clone();
             match &r.event {
                 Event::Backend(b) => {
-                    if seen
-                        .backends
-                        .insert((node.clone(), b.id), b.clone())
-                        .is_some()
-                    {
+                    // A new spec restarts the LB state; a relabel (also_for) keeps it.
+                    let old = seen.backends.insert((node.clone(), b.id), b.clone());
+                    if old.is_some_and(|old| old.spec != b.spec) {
                         seen.states
                             .retain(|(n, id, _), _| !(n == &node && *id == b.id));
                     }
