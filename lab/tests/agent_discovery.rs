@@ -51,9 +51,37 @@ fn in_lab(test: &str, body: impl AsyncFnOnce(Cluster) -> Cluster) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let cluster = Cluster::up(&s1_on_1_23()).await.expect("cluster up");
+        // The agents start on a cluster whose pods serve, as a DaemonSet usually does: the
+        // checks below are about the LB's view of serving pods, not about start-up.
+        pods_ready(cluster.store()).await;
         let cluster = body(cluster).await;
         cluster.down().await;
     });
+}
+
+/// Waits until S1's two pods are Ready.
+async fn pods_ready(store: &Store) {
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    loop {
+        let ready = store
+            .list_typed::<Pod>(Some(SERVICE.0))
+            .iter()
+            .filter(|p| {
+                p.status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+            })
+            .count();
+        if ready >= 2 {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "S1's pods not ready within {SETTLE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 fn annotate(store: &Store, key: &str, value: &str) {
