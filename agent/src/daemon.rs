@@ -28,7 +28,7 @@ use crate::engine::{Engine, EngineConfig, ProbeRecord, TargetSpec};
 use crate::event::{Backend, BackendId, Event, Lifecycle, LifecycleKind, ProbeResult, StateChange};
 use crate::lb::health::{EmulationSettings, Transition};
 use crate::lb::verdict::Verdict;
-use crate::model::{Cloud, ObjectRef, ProbeSpec};
+use crate::model::{Cloud, LbKind, ObjectRef, ProbeSpec};
 use crate::probe::{ProbeRequest, ProbeSource};
 use crate::view::LbView;
 use metrics::{BackendLabels, KindLabels, LbLabels, Metrics, OutcomeLabels, StateLabels};
@@ -94,6 +94,38 @@ struct Daemon {
     warnings: BTreeSet<String>,
     node_proxy: Option<bool>,
     skipped_seen: (u64, u64, u64),
+    probe_metrics: ProbeMetrics,
+}
+
+/// Handles of the per-probe metrics by label values, so that counting a probe neither builds
+/// label strings nor hashes them: the labels take a few dozen values in all.
+#[derive(Default)]
+struct ProbeMetrics {
+    probes: HashMap<(LbKind, &'static str), prometheus_client::metrics::counter::Counter>,
+    durations: HashMap<LbKind, prometheus_client::metrics::histogram::Histogram>,
+}
+
+impl ProbeMetrics {
+    fn count(&mut self, metrics: &Metrics, lb: LbKind, m: &crate::probe::Measurement) {
+        let outcome = m.outcome.kind();
+        self.probes
+            .entry((lb, outcome))
+            .or_insert_with(|| {
+                metrics.probes.get_or_create_owned(&OutcomeLabels {
+                    lb: lb.as_str().to_owned(),
+                    outcome: outcome.to_owned(),
+                })
+            })
+            .inc();
+        self.durations
+            .entry(lb)
+            .or_insert_with(|| {
+                metrics.duration.get_or_create_owned(&LbLabels {
+                    lb: lb.as_str().to_owned(),
+                })
+            })
+            .observe(m.timings.total.as_secs_f64());
+    }
 }
 
 /// Runs the daemon until `shutdown` is cancelled. `events` receives everything it reports (the
@@ -123,6 +155,7 @@ pub async fn run(
         warnings: BTreeSet::new(),
         node_proxy: None,
         skipped_seen: (0, 0, 0),
+        probe_metrics: ProbeMetrics::default(),
     };
     let mut changes = watch.changes();
     let mut tick = tokio::time::interval(TICK);
@@ -155,7 +188,7 @@ pub async fn run(
             () = replan => {
                 replan_at = None;
                 if watch.synced() {
-                    daemon.replan(&watch.snapshot());
+                    watch.with_snapshot(|snapshot| daemon.replan(snapshot));
                 } else {
                     replan_at = Some(Instant::now() + REPLAN_DELAY);
                 }
@@ -334,19 +367,9 @@ impl Daemon {
         if record.due < tracked.since {
             return;
         }
-        let lb = tracked.backend.key.lb.as_str();
+        let lb = tracked.backend.key.lb;
         let m = &record.measurement;
-        self.metrics
-            .probes
-            .get_or_create(&OutcomeLabels {
-                lb: lb.to_owned(),
-                outcome: m.outcome.kind().to_owned(),
-            })
-            .inc();
-        self.metrics
-            .duration
-            .get_or_create(&LbLabels { lb: lb.to_owned() })
-            .observe(m.timings.total.as_secs_f64());
+        self.probe_metrics.count(&self.metrics, lb, m);
         let Some(judged) = self.view.observe(record) else {
             return;
         };
@@ -371,11 +394,7 @@ impl Daemon {
         let Some(tracked) = self.tracked.get_mut(&id) else {
             return;
         };
-        let index = prober as usize;
-        if tracked.reported.len() <= index {
-            tracked.reported.resize(index + 1, false);
-        }
-        if tracked.reported[index] {
+        if tracked.reported.get(prober as usize) == Some(&true) {
             return;
         }
         let Some((state, reason)) = self.view.prober_status(id, prober) else {

@@ -30,6 +30,27 @@ pub fn key_of(meta: &ObjectMeta) -> Key {
     }
 }
 
+/// An endpoint's conditions with the API's defaults: unset `ready` and `serving` mean true
+/// (`serving` falls back to `ready`), unset `terminating` means false.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EndpointState {
+    pub ready: bool,
+    pub serving: bool,
+    pub terminating: bool,
+}
+
+impl EndpointState {
+    pub fn of(endpoint: &k8s_openapi::api::discovery::v1::Endpoint) -> EndpointState {
+        let c = endpoint.conditions.as_ref();
+        let ready = c.and_then(|c| c.ready);
+        EndpointState {
+            ready: ready != Some(false),
+            serving: c.and_then(|c| c.serving).or(ready) != Some(false),
+            terminating: c.and_then(|c| c.terminating) == Some(true),
+        }
+    }
+}
+
 /// The objects the agent watches, as last seen.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {

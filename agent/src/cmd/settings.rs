@@ -199,12 +199,10 @@ impl SourceArgs {
     /// Where LB probes that are not TCP come from in `syn` mode: the LB's address when SYN
     /// probes are sent from it, else the node.
     pub fn non_tcp_mode(&self) -> SourceMode {
-        if self.source == SourceArg::Syn && !self.lb_source_addresses.is_empty() {
-            SourceMode::LbSource
-        } else if self.source == SourceArg::Syn {
-            SourceMode::Node
-        } else {
-            self.mode()
+        match self.source {
+            SourceArg::Syn if !self.lb_source_addresses.is_empty() => SourceMode::LbSource,
+            SourceArg::Syn => SourceMode::Node,
+            _ => self.mode(),
         }
     }
 

@@ -120,12 +120,17 @@ pub async fn discover(
         None => {
             let mut changes = watch.changes();
             loop {
-                if let Some(n) = watch.snapshot().node() {
-                    break node::cloud_of(n).ok_or_else(|| Error::Cluster {
+                let provider = watch.with_snapshot(|s| {
+                    s.node().map(|n| {
+                        let id = n.spec.as_ref().and_then(|s| s.provider_id.clone());
+                        (node::cloud_of(n), id.unwrap_or_default())
+                    })
+                });
+                if let Some((cloud, id)) = provider {
+                    break cloud.ok_or_else(|| Error::Cluster {
                         object: format!("Node/{}", options.node),
                         message: format!(
-                            "spec.providerID {:?} names no supported cloud (azure://, aws://); set --cloud (PROBESIM_CLOUD)",
-                            n.spec.as_ref().and_then(|s| s.provider_id.as_deref()).unwrap_or("")
+                            "spec.providerID {id:?} names no supported cloud (azure://, aws://); set --cloud (PROBESIM_CLOUD)"
                         ),
                     })?;
                 }

@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::{Container, Node, Pod};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use super::node;
+use super::{EndpointState, node};
 use crate::event::{Lifecycle, LifecycleKind};
 use crate::model::ObjectRef;
 
@@ -183,17 +183,6 @@ fn order(kind: &LifecycleKind) -> u8 {
     }
 }
 
-/// An endpoint's conditions, as `ready`, `serving`, `terminating` (unset `ready`/`serving`
-/// mean true, unset `terminating` false, as the API says).
-fn endpoint_state(e: &Endpoint) -> (bool, bool, bool) {
-    let c = e.conditions.as_ref();
-    (
-        c.and_then(|c| c.ready) != Some(false),
-        c.and_then(|c| c.serving).or(c.and_then(|c| c.ready)) != Some(false),
-        c.and_then(|c| c.terminating) == Some(true),
-    )
-}
-
 /// This node's endpoints of a slice, by address.
 fn local_endpoints<'a>(
     slice: Option<&'a EndpointSlice>,
@@ -237,18 +226,19 @@ pub fn endpoint_slice(
         detail
     };
     for (address, endpoint) in &after {
-        let state = endpoint_state(endpoint);
-        if before.get(address).map(|e| endpoint_state(e)) == Some(state) {
+        let state = EndpointState::of(endpoint);
+        if before.get(address).map(|e| EndpointState::of(e)) == Some(state) {
             continue;
         }
         let mut e = event(LifecycleKind::EndpointConditions, object.clone(), seen_at);
         e.node = Some(node.to_owned());
         e.address = address.parse().ok();
         e.detail = describe(address, endpoint);
-        e.detail.push(("ready".to_owned(), state.0.to_string()));
-        e.detail.push(("serving".to_owned(), state.1.to_string()));
+        e.detail.push(("ready".to_owned(), state.ready.to_string()));
         e.detail
-            .push(("terminating".to_owned(), state.2.to_string()));
+            .push(("serving".to_owned(), state.serving.to_string()));
+        e.detail
+            .push(("terminating".to_owned(), state.terminating.to_string()));
         events.push(e);
     }
     for (address, endpoint) in &before {

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Pod, Service, ServicePort};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
 
-use super::{Snapshot, key_of, node};
+use super::{EndpointState, Snapshot, key_of, node};
 use crate::event::{BackendKey, Hop, SourceMode, SpecVersion};
 use crate::lb::{self, Settings};
 use crate::model::{
@@ -415,12 +415,11 @@ fn insert(plan: &mut Plan, key: BackendKey, spec: Arc<ProbeSpec>, registered: bo
 /// Whether the AWS Load Balancer Controller would have this endpoint registered: ready, or
 /// held back only by a readiness gate (containers ready), and not terminating.
 fn registered(endpoint: &Endpoint, pod: Option<&Pod>) -> bool {
-    let conditions = endpoint.conditions.as_ref();
-    if conditions.and_then(|c| c.terminating) == Some(true) {
+    let state = EndpointState::of(endpoint);
+    if state.terminating {
         return false;
     }
-    // `ready` unset means ready (EndpointConditions API).
-    if conditions.and_then(|c| c.ready) != Some(false) {
+    if state.ready {
         return true;
     }
     pod.is_some_and(|pod| {
@@ -518,8 +517,7 @@ fn endpoint_counts(snapshot: &Snapshot, results: &[ServiceResult]) -> Vec<Endpoi
             for slice in slices_of(snapshot, &service.namespace, &service.name) {
                 for endpoint in &slice.endpoints {
                     count.total += 1;
-                    let ready = endpoint.conditions.as_ref().and_then(|c| c.ready) != Some(false);
-                    count.ready += u32::from(ready);
+                    count.ready += u32::from(EndpointState::of(endpoint).ready);
                 }
             }
             if let Some(selector) = snapshot

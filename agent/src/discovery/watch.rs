@@ -138,8 +138,9 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn snapshot(&self) -> Snapshot {
-        lock(&self.snapshot).clone()
+    /// Runs `f` on the objects as last seen, without copying them; watchers wait meanwhile.
+    pub fn with_snapshot<R>(&self, f: impl FnOnce(&Snapshot) -> R) -> R {
+        f(&lock(&self.snapshot))
     }
 
     pub fn status(&self) -> BTreeMap<&'static str, WatchStatus> {

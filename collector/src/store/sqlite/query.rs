@@ -36,7 +36,7 @@ pub fn load(conn: &Connection, path: &Path) -> Result<(Registry, LbNow)> {
         .prepare(&format!("SELECT {} FROM backends", rows::BACKEND_COLUMNS))
         .map_err(read("backends"))?;
     let raw: Vec<rows::RawBackend> = stmt
-        .query_map([], rows::raw_backend)
+        .query_map([], rows::raw::<rows::RawBackend>)
         .and_then(Iterator::collect)
         .map_err(read("backends"))?;
     let backends = raw
@@ -66,7 +66,7 @@ pub fn load(conn: &Connection, path: &Path) -> Result<(Registry, LbNow)> {
         ))
         .map_err(read("the latest transitions"))?;
     let raw: Vec<rows::RawTransition> = stmt
-        .query_map([], rows::raw_transition)
+        .query_map([], rows::raw::<rows::RawTransition>)
         .and_then(Iterator::collect)
         .map_err(read("the latest transitions"))?;
     let latest = raw
@@ -98,7 +98,10 @@ pub fn changes(
         ))
         .map_err(op())?;
     let mut raw: Vec<rows::RawTransition> = before
-        .query_map(params![backend, ms(range.from)], rows::raw_transition)
+        .query_map(
+            params![backend, ms(range.from)],
+            rows::raw::<rows::RawTransition>,
+        )
         .and_then(Iterator::collect)
         .map_err(op())?;
     let mut within = conn
@@ -111,7 +114,7 @@ pub fn changes(
     let rows = within
         .query_map(
             params![backend, ms(range.from), ms(range.to)],
-            rows::raw_transition,
+            rows::raw::<rows::RawTransition>,
         )
         .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
         .map_err(op())?;
@@ -169,7 +172,10 @@ pub fn lifecycle(conn: &Connection, path: &Path, range: TimeRange) -> Result<Vec
         ))
         .map_err(storage(path, "query lifecycle events"))?;
     let raw: Vec<rows::RawLifecycle> = stmt
-        .query_map(params![ms(range.from), ms(range.to)], rows::raw_lifecycle)
+        .query_map(
+            params![ms(range.from), ms(range.to)],
+            rows::raw::<rows::RawLifecycle>,
+        )
         .and_then(Iterator::collect)
         .map_err(storage(path, "query lifecycle events"))?;
     raw.into_iter()

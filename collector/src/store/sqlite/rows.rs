@@ -99,23 +99,18 @@ pub fn agent(raw: RawAgent) -> Result<AgentRow, DecodeError> {
     })
 }
 
+/// A row as the tuple of its columns' values, in `SELECT` order.
+pub fn raw<T>(row: &Row<'_>) -> rusqlite::Result<T>
+where
+    T: for<'a> TryFrom<&'a Row<'a>, Error = rusqlite::Error>,
+{
+    T::try_from(row)
+}
+
 pub const BACKEND_COLUMNS: &str =
     "id, agent, key, spec, probers, first_seen_ms, removed_at_ms, also_for";
 
 pub type RawBackend = (i64, String, String, String, u32, i64, Option<i64>, String);
-
-pub fn raw_backend(row: &Row<'_>) -> rusqlite::Result<RawBackend> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-        row.get(6)?,
-        row.get(7)?,
-    ))
-}
 
 pub fn backend(raw: RawBackend) -> Result<BackendRow, DecodeError> {
     let (id, agent, key, spec, probers, first_seen, removed_at, also_for) = raw;
@@ -145,18 +140,6 @@ pub const TRANSITION_COLUMNS: &str =
     "backend, prober, at_ms, from_state, to_state, reason, reason_status";
 
 pub type RawTransition = (i64, u32, i64, String, String, Option<String>, Option<u32>);
-
-pub fn raw_transition(row: &Row<'_>) -> rusqlite::Result<RawTransition> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-        row.get(6)?,
-    ))
-}
 
 /// A stored transition; `backend_id` is the agent's number the change is reported with.
 pub fn transition(raw: RawTransition, backend_id: BackendId) -> Result<TransitionRow, DecodeError> {
@@ -188,18 +171,6 @@ pub type RawLifecycle = (
     i64,
     String,
 );
-
-pub fn raw_lifecycle(row: &Row<'_>) -> rusqlite::Result<RawLifecycle> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-        row.get(6)?,
-    ))
-}
 
 pub fn lifecycle(raw: RawLifecycle) -> Result<Lifecycle, DecodeError> {
     let (kind, object, node, address, object_time, seen_at, detail) = raw;
