@@ -21,11 +21,18 @@ use tokio::time::Instant;
 /// A black-hole address put on the namespace's loopback: a live backend until taken off.
 const BACKEND_IP: &str = "10.77.0.5";
 
+/// One test at a time: one of them counts the process's file descriptors, which the others'
+/// sockets and runtimes would change under it.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn run_in_netns<F, Fut>(test: &str, f: F)
 where
     F: FnOnce(Arc<NetNs>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()>,
 {
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     sandbox::run("e", test, move |ns| {
         ns.exec("ip", &["addr", "add", "10.77.0.5/32", "dev", "lo"])
             .expect("backend address");
