@@ -17,6 +17,7 @@ pub mod manifest;
 pub mod model;
 pub mod netns;
 pub mod probe;
+pub mod stream;
 pub mod view;
 
 pub use error::{Error, Result};

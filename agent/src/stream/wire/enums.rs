@@ -1,16 +1,14 @@
 //! The agent's enums and their wire values, one table per enum.
 
-use probesim_agent::event::{Hop, SourceMode};
-use probesim_agent::lb::health::LbState;
-use probesim_agent::lb::matcher::MatcherKind;
-use probesim_agent::lb::outcome::{LocalFailure, Outcome, Phase};
-use probesim_agent::lb::verdict::Reason;
-use probesim_agent::model::{
-    CloseMode, Cloud, HttpVersion, LbKind, ProbeProtocol, TargetKind, TlsVersion,
-};
+use crate::event::{Hop, SourceMode};
+use crate::lb::health::LbState;
+use crate::lb::matcher::MatcherKind;
+use crate::lb::outcome::{LocalFailure, Outcome, Phase};
+use crate::lb::verdict::Reason;
+use crate::model::{CloseMode, Cloud, HttpVersion, LbKind, ProbeProtocol, TargetKind, TlsVersion};
 
-use crate::error::{Error, Result};
-use crate::v1;
+use super::error::{Error, Result};
+use probesim_proto::v1;
 
 /// One table, two directions: `to_wire` is total, `from_wire` rejects unknown and unspecified
 /// values, naming the field.
@@ -110,25 +108,25 @@ wire_enum!(state_to_wire, state_from_wire, LbState, v1::LbState, "probesim.v1.Lb
     LbState::OutOfService => OutOfService,
 });
 
-wire_enum!(lifecycle_kind_to_wire, lifecycle_kind_from_wire, probesim_agent::event::LifecycleKind,
+wire_enum!(lifecycle_kind_to_wire, lifecycle_kind_from_wire, crate::event::LifecycleKind,
     v1::LifecycleKind, "probesim.v1.LifecycleKind", {
-    probesim_agent::event::LifecycleKind::PodCreated => PodCreated,
-    probesim_agent::event::LifecycleKind::PodScheduled => PodScheduled,
-    probesim_agent::event::LifecycleKind::ContainersReady => ContainersReady,
-    probesim_agent::event::LifecycleKind::PodReady => PodReady,
-    probesim_agent::event::LifecycleKind::PodNotReady => PodNotReady,
-    probesim_agent::event::LifecycleKind::ReadinessGate => ReadinessGate,
-    probesim_agent::event::LifecycleKind::PodTerminating => PodTerminating,
-    probesim_agent::event::LifecycleKind::PodDeleted => PodDeleted,
-    probesim_agent::event::LifecycleKind::EndpointConditions => EndpointConditions,
-    probesim_agent::event::LifecycleKind::EndpointRemoved => EndpointRemoved,
-    probesim_agent::event::LifecycleKind::ServiceEndpoints => ServiceEndpoints,
-    probesim_agent::event::LifecycleKind::NodeCordoned => NodeCordoned,
-    probesim_agent::event::LifecycleKind::NodeUncordoned => NodeUncordoned,
-    probesim_agent::event::LifecycleKind::NodeTainted => NodeTainted,
-    probesim_agent::event::LifecycleKind::NodeUntainted => NodeUntainted,
-    probesim_agent::event::LifecycleKind::NodeDeleted => NodeDeleted,
-    probesim_agent::event::LifecycleKind::SpecChanged => SpecChanged,
+    crate::event::LifecycleKind::PodCreated => PodCreated,
+    crate::event::LifecycleKind::PodScheduled => PodScheduled,
+    crate::event::LifecycleKind::ContainersReady => ContainersReady,
+    crate::event::LifecycleKind::PodReady => PodReady,
+    crate::event::LifecycleKind::PodNotReady => PodNotReady,
+    crate::event::LifecycleKind::ReadinessGate => ReadinessGate,
+    crate::event::LifecycleKind::PodTerminating => PodTerminating,
+    crate::event::LifecycleKind::PodDeleted => PodDeleted,
+    crate::event::LifecycleKind::EndpointConditions => EndpointConditions,
+    crate::event::LifecycleKind::EndpointRemoved => EndpointRemoved,
+    crate::event::LifecycleKind::ServiceEndpoints => ServiceEndpoints,
+    crate::event::LifecycleKind::NodeCordoned => NodeCordoned,
+    crate::event::LifecycleKind::NodeUncordoned => NodeUncordoned,
+    crate::event::LifecycleKind::NodeTainted => NodeTainted,
+    crate::event::LifecycleKind::NodeUntainted => NodeUntainted,
+    crate::event::LifecycleKind::NodeDeleted => NodeDeleted,
+    crate::event::LifecycleKind::SpecChanged => SpecChanged,
 });
 
 /// An outcome's wire value; its HTTP status and grpc-status travel in sparse columns.

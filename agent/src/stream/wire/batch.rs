@@ -3,17 +3,17 @@
 
 use std::time::SystemTime;
 
-use probesim_agent::event::Event;
+use crate::event::Event;
 
-use crate::backend::{
+use super::backend::{
     backend_from_wire, backend_to_wire, lifecycle_from_wire, lifecycle_to_wire, removed_to_wire,
     transition_from_wire, transition_to_wire,
 };
-use crate::error::{Error, Result};
-use crate::results::{push_result, results_from_wire};
-use crate::time::{from_ns, to_ns};
-use crate::v1;
-use crate::v1::EventKind;
+use super::error::{Error, Result};
+use super::results::{push_result, results_from_wire};
+use super::time::{from_ns, to_ns};
+use probesim_proto::v1;
+use probesim_proto::v1::EventKind;
 
 /// Bits of an `order` entry that hold the kind; the rest is the run's length.
 const KIND_BITS: u32 = 3;

@@ -1,7 +1,7 @@
 use prost::Message;
 
 use super::*;
-use crate::fixtures;
+use crate::stream::fixtures;
 
 fn debug(events: &[Event]) -> String {
     format!("{events:#?}")

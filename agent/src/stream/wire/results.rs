@@ -1,17 +1,17 @@
 //! Probe results as columns ([`v1::Results`]): appended one by one by the agent, read back as a
 //! whole by the collector.
 
-use probesim_agent::event::ProbeResult;
-use probesim_agent::lb::outcome::Outcome;
-use probesim_agent::lb::verdict::Verdict;
-use probesim_agent::probe::{Measurement, Timings};
+use crate::event::ProbeResult;
+use crate::lb::outcome::Outcome;
+use crate::lb::verdict::Verdict;
+use crate::probe::{Measurement, Timings};
 
-use crate::enums::{
+use super::enums::{
     WireOutcome, outcome_from_wire, outcome_to_wire, reason_from_wire, reason_to_wire,
 };
-use crate::error::{Error, Result};
-use crate::time::{from_ns, from_us, phase_from_us, phase_to_us, to_ns, to_us};
-use crate::v1;
+use super::error::{Error, Result};
+use super::time::{from_ns, from_us, phase_from_us, phase_to_us, to_ns, to_us};
+use probesim_proto::v1;
 
 /// Appends one result to the columns; `last_start_ns` is the previous result's start (or the
 /// columns' base) and is updated.

@@ -4,14 +4,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use probesim_agent::event::{Backend, BackendKey, Lifecycle, SpecVersion, StateChange};
-use probesim_agent::lb::matcher::Matcher;
-use probesim_agent::model::{ObjectRef, ProbePort, ProbeSpec, TlsRange, WireDetails};
+use crate::event::{Backend, BackendKey, Lifecycle, SpecVersion, StateChange};
+use crate::lb::matcher::Matcher;
+use crate::model::{ObjectRef, ProbePort, ProbeSpec, TlsRange, WireDetails};
 
-use crate::enums::*;
-use crate::error::{Error, Result};
-use crate::time::{from_ns, to_ns};
-use crate::v1;
+use super::enums::*;
+use super::error::{Error, Result};
+use super::time::{from_ns, to_ns};
+use probesim_proto::v1;
 
 pub fn backend_to_wire(b: &Backend) -> v1::Backend {
     let k = &b.key;

@@ -5,17 +5,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use probesim_agent::event::{
+use crate::event::{
     Backend, BackendKey, Event, Hop, Lifecycle, LifecycleKind, ProbeResult, SourceMode,
     SpecVersion, StateChange,
 };
-use probesim_agent::lb::health::LbState;
-use probesim_agent::lb::outcome::{LocalFailure, Outcome, Phase};
-use probesim_agent::lb::verdict::{Reason, Verdict};
-use probesim_agent::model::{
+use crate::lb::health::LbState;
+use crate::lb::outcome::{LocalFailure, Outcome, Phase};
+use crate::lb::verdict::{Reason, Verdict};
+use crate::model::{
     LbKind, ObjectRef, ProbePort, ProbeProtocol, ProbeSpec, TargetKind, WireDetails,
 };
-use probesim_agent::probe::{Measurement, Timings};
+use crate::probe::{Measurement, Timings};
 
 /// A fixed start for sample times: 2026-01-01T00:00:00Z.
 pub const EPOCH_2026_S: u64 = 1_767_225_600;
