@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
-use probesim_proto::v1::{self, agent_message, collector_message};
 use probesim_agent::stream::wire::{counts, events_from_wire, time};
+use probesim_proto::v1::{self, agent_message, collector_message};
 use prost::Message as _;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
