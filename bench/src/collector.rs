@@ -48,7 +48,8 @@ pub struct CollectorReport {
     pub connect_failures: u64,
     pub stream_errors: u64,
     pub decode_errors: u64,
-    pub goal_results_per_s_met: bool,
+    /// Only for runs without --rate (or with a rate at or above the goal).
+    pub goal_results_per_s_met: Option<bool>,
     pub goal_agents_held: bool,
 }
 
@@ -75,6 +76,7 @@ pub async fn benchmark(args: &CollectorArgs) -> anyhow::Result<CollectorReport> 
         tokio::task::block_in_place(|| server::Server::spawn(threads, args.sink, lifetime))?;
     let stats = Arc::new(load::LoadStats::default());
     let (stop_tx, stop) = watch::channel(false);
+    let (go_tx, go) = watch::channel(false);
     let config = load::LoadConfig {
         port: server.port,
         agents: args.agents,
@@ -83,7 +85,7 @@ pub async fn benchmark(args: &CollectorArgs) -> anyhow::Result<CollectorReport> 
         in_flight: args.in_flight,
     };
     let ramp = std::time::Instant::now();
-    let tasks = load::run(config, stats.clone(), stop).await;
+    let tasks = load::run(config, stats.clone(), go, stop).await;
     let deadline = tokio::time::Instant::now() + RAMP_TIMEOUT;
     while (stats.ready.load(Relaxed) + stats.stream_errors.load(Relaxed)) < args.agents as u64
         && tokio::time::Instant::now() < deadline
@@ -91,6 +93,7 @@ pub async fn benchmark(args: &CollectorArgs) -> anyhow::Result<CollectorReport> 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let ramp_s = ramp.elapsed().as_secs_f64();
+    let _ = go_tx.send(true);
     // Let the declarations and the first batches pass before measuring.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let start = tokio::task::block_in_place(|| server.figures())?;
@@ -139,7 +142,8 @@ pub async fn benchmark(args: &CollectorArgs) -> anyhow::Result<CollectorReport> 
         connect_failures: stats.connect_failures.load(Relaxed),
         stream_errors: stats.stream_errors.load(Relaxed),
         decode_errors: end.decode_errors,
-        goal_results_per_s_met: results_per_s >= GOAL_RESULTS_PER_S,
+        goal_results_per_s_met: (args.rate.is_none_or(|r| r >= GOAL_RESULTS_PER_S))
+            .then_some(results_per_s >= GOAL_RESULTS_PER_S),
         goal_agents_held: args.agents >= GOAL_AGENTS && end.streams_open >= GOAL_AGENTS as u64,
     })
 }

@@ -39,9 +39,9 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 /// How long a ping may go unanswered before the connection is closed.
 pub const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
-/// Messages (acks, heartbeats) queued for one agent before its stream stops reading: an agent
-/// that does not read its acks is not awaited forever.
-pub const RESPONSE_QUEUE: usize = 256;
+/// Messages (acks, heartbeats) queued for one agent before its stream stops reading: twice an
+/// agent's batches in flight. Kept small because every connected agent has one.
+pub const RESPONSE_QUEUE: usize = 32;
 
 /// How the ingest server runs.
 #[derive(Clone, Debug)]

@@ -115,9 +115,12 @@ fn hello(i: usize) -> Bytes {
 }
 
 /// Runs every agent until `stop` is set.
+/// Every agent connects, says hello and declares its backends, then waits for `go` before it
+/// sends results, so that connecting is measured without load and load without connecting.
 pub async fn run(
     config: LoadConfig,
     stats: Arc<LoadStats>,
+    go: watch::Receiver<bool>,
     stop: watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let results = results_tail(config.results_per_batch);
@@ -125,11 +128,12 @@ pub async fn run(
     let gate = Arc::new(Semaphore::new(CONNECTING_AT_ONCE));
     (0..config.agents)
         .map(|i| {
-            let (config, stats, stop) = (config.clone(), stats.clone(), stop.clone());
+            let (config, stats, stop, go) =
+                (config.clone(), stats.clone(), stop.clone(), go.clone());
             let (results, declarations, gate) =
                 (results.clone(), declarations.clone(), gate.clone());
             tokio::spawn(async move {
-                if agent(i, &config, &stats, stop, &results, &declarations, &gate)
+                if agent(i, &config, &stats, go, stop, &results, &declarations, &gate)
                     .await
                     .is_err()
                 {
@@ -155,10 +159,12 @@ async fn connect(config: &LoadConfig, stats: &LoadStats) -> Result<tonic::transp
     Err(())
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn agent(
     i: usize,
     config: &LoadConfig,
     stats: &LoadStats,
+    mut go: watch::Receiver<bool>,
     mut stop: watch::Receiver<bool>,
     results: &Bytes,
     declarations: &Bytes,
@@ -182,12 +188,13 @@ async fn agent(
         responses.message().await.map_err(|_| ())?.ok_or(())?;
         responses
     };
-    stats.ready.fetch_add(1, Relaxed);
     let mut sequence = 1;
     tx.send(frame(sequence, declarations))
         .await
         .map_err(|_| ())?;
     let mut in_flight: VecDeque<(u64, Instant)> = VecDeque::from([(sequence, Instant::now())]);
+    stats.ready.fetch_add(1, Relaxed);
+    go.wait_for(|go| *go).await.map_err(|_| ())?;
     let period = config.rate.map(|rate| {
         let per_agent = rate / config.agents as f64;
         Duration::from_secs_f64(config.results_per_batch as f64 / per_agent.max(1e-3))
