@@ -2,6 +2,7 @@
 
 mod explain;
 mod probe;
+mod run;
 mod settings;
 
 use std::process::ExitCode;
@@ -32,11 +33,15 @@ enum Command {
     /// Probe targets now as one LB would, printing every probe, every LB state transition and a
     /// verdict (no collector needed).
     Probe(probe::ProbeArgs),
+    /// The DaemonSet daemon: watches this node's backends in the Kubernetes API and probes them
+    /// as the cloud's LB would, serving /metrics and /healthz.
+    Run(run::RunArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Explain(args) => explain::run(args),
         Command::Probe(args) => probe::run(args),
+        Command::Run(args) => run::run(args),
     }
 }

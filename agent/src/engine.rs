@@ -86,6 +86,11 @@ impl TargetSpec {
             && a.wire == b.wire
             && a.grpc_tls == b.grpc_tls
             && a.bind == b.bind
+            && match (&a.source, &b.source) {
+                (None, None) => true,
+                (Some(x), Some(y)) => x.same_as(y),
+                _ => false,
+            }
             && self.interval == other.interval
             && self.rate_per_s == other.rate_per_s
     }

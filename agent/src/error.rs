@@ -27,6 +27,53 @@ pub enum Error {
         field: String,
         message: String,
     },
+    /// A flag or environment variable with a value the agent cannot use.
+    #[error("{flag}: {value:?}: {message}")]
+    Flag {
+        flag: &'static str,
+        value: String,
+        message: String,
+    },
+    /// Something the daemon needs from the cluster is missing or unusable.
+    #[error("{object}: {message}")]
+    Cluster { object: String, message: String },
+    /// A source mode needs a capability this process lacks.
+    #[error(
+        "{mode} needs {capability} ({why}); grant it in the DaemonSet with \
+         `securityContext.capabilities.add: [{grant}]`, or run with `--source node`"
+    )]
+    MissingCapability {
+        mode: &'static str,
+        /// As the kernel names it, e.g. `CAP_NET_ADMIN`.
+        capability: &'static str,
+        /// The name `capabilities.add` takes, e.g. `NET_ADMIN`.
+        grant: &'static str,
+        why: &'static str,
+    },
+    /// A source setting is out of range or inconsistent.
+    #[error("{field}: {value}: {message}")]
+    SourceConfig {
+        /// The setting, e.g. `--lb-source-address` or `lb_source.fwmark`.
+        field: String,
+        value: String,
+        message: String,
+    },
+    /// A step of setting up or removing a source namespace failed.
+    #[error("lb-source {namespace}: {step}: {source}")]
+    SourceSetup {
+        namespace: String,
+        step: String,
+        #[source]
+        source: crate::netns::NetnsError,
+    },
+    /// A socket the source modes need could not be made or configured.
+    #[error("{what}: {source}")]
+    Socket {
+        /// What the socket is for and where, e.g. `raw TCP socket in psrc-1a2b3c4d`.
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -108,6 +108,9 @@ pub struct Backend {
     pub spec: Arc<ProbeSpec>,
     /// Virtual probers (K) of the backend.
     pub probers: u32,
+    /// What-if versions whose probe for this rule is the same as this backend's: they are not
+    /// probed twice, and this backend's view is theirs too (S1 after the fix).
+    pub also_for: Vec<String>,
 }
 
 /// One probe's result, judged by the LB's success rule.
@@ -162,6 +165,12 @@ pub enum LifecycleKind {
     NodeTainted,
     NodeUntainted,
     NodeDeleted,
+    /// The API server could not reach this node's kubelet through its node proxy
+    /// (`/api/v1/nodes/NODE/proxy/healthz`) while it answered itself (S7: the control plane's
+    /// tunnel to the node is broken; detail: `error`, `api_server=ok`).
+    NodeProxyFailed,
+    /// The node proxy path works again.
+    NodeProxyRestored,
     /// A Service or Ingress edit changed a derived LB spec (old spec → new spec in the detail).
     SpecChanged,
 }
@@ -185,6 +194,8 @@ impl LifecycleKind {
             LifecycleKind::NodeTainted => "node-tainted",
             LifecycleKind::NodeUntainted => "node-untainted",
             LifecycleKind::NodeDeleted => "node-deleted",
+            LifecycleKind::NodeProxyFailed => "node-proxy-failed",
+            LifecycleKind::NodeProxyRestored => "node-proxy-restored",
             LifecycleKind::SpecChanged => "spec-changed",
         }
     }

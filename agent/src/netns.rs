@@ -130,6 +130,10 @@ impl NetNs {
 
 impl Drop for NetNs {
     fn drop(&mut self) {
+        // Whoever removed it first (a teardown that deletes by name) did the work.
+        if !PathBuf::from(NETNS_DIR).join(&self.name).exists() {
+            return;
+        }
         if let Err(e) = run("ip", &["netns", "delete", &self.name]) {
             tracing::warn!(namespace = %self.name, error = %e, "could not delete network namespace");
         }

@@ -8,6 +8,7 @@
 pub mod classify;
 pub mod grpc;
 pub mod http;
+pub mod syn;
 pub mod tcp;
 pub mod tls;
 
@@ -17,8 +18,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::event::SourceMode;
 use crate::lb::outcome::Outcome;
 use crate::model::{ProbeProtocol, WireDetails};
+use crate::source::SocketFactory;
 
 /// At most this much of a response body is read before the connection is closed: enough to see
 /// a small health answer, never enough to matter at high probe rates.
@@ -38,6 +41,49 @@ pub struct ProbeRequest {
     pub grpc_tls: bool,
     /// Local address to bind before connecting (a source address inside a namespace), if any.
     pub bind: Option<SocketAddr>,
+    /// Where the probe's packets come from; `None` is the node's own sockets, at no extra cost.
+    pub source: Option<ProbeSource>,
+}
+
+/// A probe source other than the node's own sockets (see [`crate::source`]).
+#[derive(Clone, Debug)]
+pub enum ProbeSource {
+    /// Sockets made inside the `lb-source` namespace: every protocol, from the LB's address.
+    LbSource(Arc<SocketFactory>),
+    /// Half-open raw SYN probes; TCP probes only (other protocols use the prober's socket
+    /// factory, if it has one, or the node's sockets).
+    Syn(Arc<syn::SynProber>),
+}
+
+impl ProbeSource {
+    pub fn mode(&self) -> SourceMode {
+        match self {
+            ProbeSource::LbSource(_) => SourceMode::LbSource,
+            ProbeSource::Syn(_) => SourceMode::Syn,
+        }
+    }
+
+    /// The factory making this source's connected sockets, if not the node's.
+    pub fn factory(&self) -> Option<&SocketFactory> {
+        match self {
+            ProbeSource::LbSource(f) => Some(f),
+            ProbeSource::Syn(p) => p.factory(),
+        }
+    }
+
+    /// The same source object (not merely an equal one).
+    pub fn same_as(&self, other: &ProbeSource) -> bool {
+        match (self, other) {
+            (ProbeSource::LbSource(a), ProbeSource::LbSource(b)) => Arc::ptr_eq(a, b),
+            (ProbeSource::Syn(a), ProbeSource::Syn(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+/// The source mode of a request: [`SourceMode::Node`] without a source.
+pub fn source_mode(source: Option<&ProbeSource>) -> SourceMode {
+    source.map_or(SourceMode::Node, ProbeSource::mode)
 }
 
 /// How long each phase of a probe took; a phase the probe did not reach is `None`.
@@ -67,7 +113,10 @@ pub async fn probe(req: &ProbeRequest, tls: &tls::TlsConfigs) -> Measurement {
     // KiB; inline, the largest would size every probe's future, which the engine moves into a
     // task of its own for each probe. Boxed, a TCP probe stays small.
     let outcome = match req.protocol {
-        ProbeProtocol::Tcp => tcp::probe(req, deadline, &mut timings).await,
+        ProbeProtocol::Tcp => match &req.source {
+            Some(ProbeSource::Syn(prober)) => prober.probe(req, deadline, &mut timings).await,
+            _ => tcp::probe(req, deadline, &mut timings).await,
+        },
         ProbeProtocol::Ssl => {
             Box::pin(tls::probe_handshake(req, deadline, tls, &mut timings)).await
         }
@@ -91,6 +140,7 @@ impl ProbeRequest {
             wire: Arc::new(spec.wire.clone()),
             grpc_tls: false,
             bind: None,
+            source: None,
         }
     }
 }

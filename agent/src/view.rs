@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use crate::engine::{ProbeRecord, TargetId};
 use crate::lb::health::{EmulationSettings, HealthMachine, LbState, Transition};
-use crate::lb::verdict::{self, Verdict};
+use crate::lb::verdict::{self, Reason, Verdict};
 use crate::model::ProbeSpec;
 
 /// One probe, judged.
@@ -136,6 +136,69 @@ impl LbView {
             transition,
             at,
         })
+    }
+
+    /// The backend leaves the LB at `at` (ALB/NLB: its drain starts): each prober's transition.
+    pub fn deregister(&mut self, id: TargetId, at: Duration) -> Vec<(u32, Transition)> {
+        self.each_machine(id, |m| m.deregister(at))
+    }
+
+    /// The backend enters the LB again at `at` after a deregistration.
+    pub fn register(&mut self, id: TargetId, at: Duration) -> Vec<(u32, Transition)> {
+        self.each_machine(id, |m| m.register(at))
+    }
+
+    /// Lets time pass to `at` for every backend: drains and registrations whose deadline
+    /// passed end. Returns each change with its backend and prober.
+    pub fn tick(&mut self, at: Duration) -> Vec<(TargetId, u32, Transition)> {
+        let ids: Vec<TargetId> = self.targets.keys().copied().collect();
+        let mut changes = Vec::new();
+        for id in ids {
+            for (prober, t) in self.each_machine(id, |m| m.tick(at)) {
+                changes.push((id, prober, t));
+            }
+        }
+        changes
+    }
+
+    /// Whether every prober of the backend has it out of the LB for good (`unused`), so that
+    /// probing it can stop.
+    pub fn fully_deregistered(&self, id: TargetId) -> bool {
+        self.targets.get(&id).is_none_or(|t| {
+            t.machines
+                .iter()
+                .all(|m| !m.is_registered() && m.state() == LbState::Unused)
+        })
+    }
+
+    fn each_machine(
+        &mut self,
+        id: TargetId,
+        mut f: impl FnMut(&mut HealthMachine) -> Option<Transition>,
+    ) -> Vec<(u32, Transition)> {
+        let Some(target) = self.targets.get_mut(&id) else {
+            return Vec::new();
+        };
+        let mut changes = Vec::new();
+        for (prober, (machine, since)) in target
+            .machines
+            .iter_mut()
+            .zip(&mut target.since)
+            .enumerate()
+        {
+            if let Some(t) = f(machine) {
+                *since = Some(t.at);
+                changes.push((u32::try_from(prober).unwrap_or(u32::MAX), t));
+            }
+        }
+        changes
+    }
+
+    /// One virtual prober's state and reason; `None` before its first probe.
+    pub fn prober_status(&self, id: TargetId, prober: u32) -> Option<(LbState, Option<Reason>)> {
+        let target = self.targets.get(&id)?;
+        let machine = target.machines.get(prober as usize)?;
+        Some((machine.state(), machine.reason()))
     }
 
     pub fn summary(&self, id: TargetId) -> Option<TargetSummary> {

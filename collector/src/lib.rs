@@ -1,5 +1,15 @@
 //! probesim-collector: ingest of agent streams, per-backend timelines, latency analysis, storage,
 //! the JSON API, the web UI and reports (design.md, "Data flow").
 
+pub mod analysis;
+pub mod api;
+pub mod cmd;
+pub mod error;
 pub mod ingest;
+pub mod metrics;
 pub mod model;
+pub mod report;
+pub mod store;
+pub mod timeline;
+
+pub use error::{Error, Result};

@@ -113,6 +113,8 @@ pub struct BackendHistory {
     pub spec: Arc<probesim_agent::model::ProbeSpec>,
     /// Virtual probers (K).
     pub probers: u32,
+    /// What-if versions whose probe is this backend's too (`Backend::also_for`).
+    pub also_for: Vec<String>,
     pub first_seen: SystemTime,
     /// When the agent stopped probing it, if it did.
     pub removed_at: Option<SystemTime>,

@@ -223,6 +223,40 @@ impl Cluster {
         self.api_addr
     }
 
+    /// Stops the API server (its listeners close, its connections end), as a control-plane
+    /// restart does; the store keeps going.
+    pub async fn stop_api_server(&mut self) {
+        for task in self.api_tasks.drain(..) {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    /// Serves the API again on the same addresses.
+    pub async fn start_api_server(&mut self) -> Result<(), String> {
+        let local = tokio::net::TcpListener::bind(self.api_addr)
+            .await
+            .map_err(|e| format!("bind {}: {e}", self.api_addr))?;
+        let fabric_addr = SocketAddr::new(IpAddr::V4(CONTROL_PLANE_ADDR), CONTROL_PLANE_PORT);
+        let fabric = bind_in(&self.topology.fabric_netns(), fabric_addr)?;
+        self.api_tasks = vec![self.api.serve(local), self.api.serve(fabric)];
+        Ok(())
+    }
+
+    /// The nodes' names, in the scenario's order.
+    pub fn node_names(&self) -> Vec<String> {
+        self.topology
+            .nodes()
+            .iter()
+            .map(|n| n.name.clone())
+            .collect()
+    }
+
+    /// The network namespace of a node (its root namespace, as hostNetwork pods see it).
+    pub fn node_netns(&self, node: &str) -> Result<Arc<NetNs>, String> {
+        self.topology.node_netns(node).map_err(|e| e.to_string())
+    }
+
     pub fn node_ip(&self, node: &str) -> Option<IpAddr> {
         self.topology.node_ip(node).ok().map(IpAddr::V4)
     }
@@ -301,7 +335,19 @@ impl Cluster {
 /// A listening socket created inside `netns`, served from the current runtime.
 pub fn bind_in(netns: &NetNs, addr: SocketAddr) -> Result<tokio::net::TcpListener, String> {
     let listener = netns
-        .spawn(move || async move { std::net::TcpListener::bind(addr) })
+        .spawn(move || async move {
+            // SO_REUSEADDR, as tokio's own bind: a restarted server binds again at once although
+            // the connections it closed linger in TIME_WAIT.
+            let socket = socket2::Socket::new(
+                socket2::Domain::for_address(addr),
+                socket2::Type::STREAM,
+                None,
+            )?;
+            socket.set_reuse_address(true)?;
+            socket.bind(&addr.into())?;
+            socket.listen(1024)?;
+            Ok::<_, std::io::Error>(std::net::TcpListener::from(socket))
+        })
         .map_err(|e| e.to_string())?
         .join()
         .map_err(|_| "the binding thread panicked".to_owned())?

@@ -12,6 +12,7 @@
 //! - [`truth`]: the ground truth of what really happened, and when.
 //! - [`sandbox`]: a throwaway network namespace with a black hole, for network tests.
 
+pub mod agents;
 pub mod api;
 pub mod apps;
 pub mod backend;

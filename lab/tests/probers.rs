@@ -34,6 +34,7 @@ fn request(addr: SocketAddr, protocol: ProbeProtocol, path: &str, lb: LbKind) ->
         wire: Arc::new(WireDetails::for_lb(lb)),
         grpc_tls: false,
         bind: None,
+        source: None,
     }
 }
 

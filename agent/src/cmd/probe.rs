@@ -16,13 +16,16 @@ use probesim_agent::engine::{DEFAULT_RESULT_CAPACITY, Engine, EngineConfig, Targ
 use probesim_agent::lb::health::EmulationSettings;
 use probesim_agent::lb::manual::{self, ManualProbe};
 use probesim_agent::manifest;
-use probesim_agent::model::{CloseMode, LbKind, ProbePort, ProbeProtocol, ProbeSpec, TargetKind};
-use probesim_agent::probe::ProbeRequest;
+use probesim_agent::model::{
+    CloseMode, Cloud, LbKind, ProbePort, ProbeProtocol, ProbeSpec, TargetKind,
+};
+use probesim_agent::probe::{ProbeRequest, ProbeSource};
+use probesim_agent::source::{SourceMode, SourceSet, SourceSetConfig};
 use probesim_agent::view::LbView;
 use tokio::sync::mpsc;
 
 use super::EXIT_BAD_INPUT;
-use super::settings::DeriveArgs;
+use super::settings::{DeriveArgs, SourceArgs};
 
 /// Virtual probers sample each target this often unless told otherwise: fine enough to place an
 /// LB's decision within 100 ms, cheap enough for thousands of targets.
@@ -88,6 +91,8 @@ pub struct ProbeArgs {
     /// Print only transitions and the verdict, not every probe.
     #[arg(short, long)]
     quiet: bool,
+    #[command(flatten)]
+    sources: SourceArgs,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -119,6 +124,7 @@ pub struct Planned {
     pub label: String,
     pub spec: Arc<ProbeSpec>,
     pub addr: SocketAddr,
+    pub source: SourceMode,
 }
 
 pub fn run(args: ProbeArgs) -> anyhow::Result<ExitCode> {
@@ -133,14 +139,42 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<ExitCode> {
         eprintln!("error: --rate {}: must be a positive number", args.rate);
         return Ok(ExitCode::from(EXIT_BAD_INPUT));
     }
+    let config = match source_config(&args, &planned) {
+        Ok(c) => c,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Ok(ExitCode::from(EXIT_BAD_INPUT));
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(probe_all(planned, &args))?;
+    runtime.block_on(async {
+        // Set up (and later removed) in this thread's namespace, where the probes run.
+        let sources = SourceSet::start(&config)?;
+        let source = sources.for_mode(args.sources.mode())?;
+        probe_all(planned, &args, source).await?;
+        sources.remove()?;
+        anyhow::Ok(())
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn probe_all(planned: Vec<Planned>, args: &ProbeArgs) -> anyhow::Result<()> {
+/// What `--source` needs set up; an error names the flag and value that do not fit.
+fn source_config(args: &ProbeArgs, planned: &[Planned]) -> Result<SourceSetConfig, String> {
+    let cloud = planned.first().map_or(Cloud::Azure, |p| p.spec.lb.cloud());
+    let not_tcp = planned
+        .iter()
+        .find(|p| p.spec.protocol != ProbeProtocol::Tcp)
+        .map(|p| format!("{} is probed with {}", p.addr, p.spec.protocol));
+    args.sources.config(cloud, not_tcp)
+}
+
+async fn probe_all(
+    planned: Vec<Planned>,
+    args: &ProbeArgs,
+    source: Option<ProbeSource>,
+) -> anyhow::Result<()> {
     let (tx, mut rx) = mpsc::channel(DEFAULT_RESULT_CAPACITY);
     let engine = Engine::start(EngineConfig::default(), tx);
     let mut view = LbView::new(EmulationSettings::default());
@@ -148,6 +182,7 @@ async fn probe_all(planned: Vec<Planned>, args: &ProbeArgs) -> anyhow::Result<()
     for (id, p) in planned.iter().enumerate() {
         let id = id as u64;
         let mut request = ProbeRequest::for_spec(&p.spec, p.addr);
+        request.source = source.clone();
         if matches!(args.close, CloseArg::Rst) {
             Arc::make_mut(&mut request.wire).close = CloseMode::Rst;
         }
@@ -251,6 +286,7 @@ fn plan(args: &ProbeArgs) -> Result<Vec<Planned>, String> {
                 label: label.clone(),
                 spec: spec.clone(),
                 addr: SocketAddr::new(*ip, port),
+                source: args.sources.mode(),
             });
         }
     }

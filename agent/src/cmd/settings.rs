@@ -1,21 +1,33 @@
 //! The flags that shape how a cloud's controllers derive probes, shared by `explain` and `probe`.
 
+use std::net::IpAddr;
+
 use clap::{Args, ValueEnum};
 use probesim_agent::explain::cloud;
 use probesim_agent::lb::aws::{AwsSettings, DefaultServiceController, LegacyProbeMode};
 use probesim_agent::lb::azure::{AzureSettings, CpaVersion, DEFAULT_AZURE_VERSION, ProbeMode, Sku};
 use probesim_agent::lb::{Objects, Settings};
 use probesim_agent::model::Cloud;
+use probesim_agent::probe::syn::SynConfig;
+use probesim_agent::source::{self, LbSourceConfig, SourceMode, SourceSetConfig};
 
 #[derive(Debug, Args)]
 pub struct DeriveArgs {
-    /// The cloud; by default inferred from the objects' annotations (Azure when there are none).
-    #[arg(long, env = "PROBESIM_CLOUD", value_enum)]
-    cloud: Option<CloudArg>,
     /// Kubernetes minor version (`1.24`, the latest cloud-provider-azure patch of that line) or an
     /// exact cloud-provider-azure version (`v1.23.5`).
     #[arg(long, env = "PROBESIM_K8S_VERSION", value_name = "V", default_value_t = DEFAULT_AZURE_VERSION.to_string())]
     k8s_version: String,
+    #[command(flatten)]
+    pub cloud: CloudArgs,
+}
+
+/// The cloud and its controllers' choices.
+#[derive(Debug, Args)]
+pub struct CloudArgs {
+    /// The cloud; by default inferred (`explain`, `probe`: from the objects' annotations, Azure
+    /// when there are none; `run`: from the Node's spec.providerID).
+    #[arg(long, env = "PROBESIM_CLOUD", value_enum)]
+    cloud: Option<CloudArg>,
     /// cloud-provider-azure's `clusterServiceLoadBalancerHealthProbeMode`.
     #[arg(
         long,
@@ -86,9 +98,8 @@ impl DeriveArgs {
             .k8s_version
             .parse()
             .map_err(|e| format!("--k8s-version: {e}"))?;
-        let (cloud, note) = match self.cloud {
-            Some(CloudArg::Azure) => (Cloud::Azure, None),
-            Some(CloudArg::Aws) => (Cloud::Aws, None),
+        let (cloud, note) = match self.cloud.cloud() {
+            Some(cloud) => (cloud, None),
             None => {
                 let inferred = cloud::infer(objects)?;
                 (
@@ -97,8 +108,27 @@ impl DeriveArgs {
                 )
             }
         };
+        let mut settings = self.cloud.base();
+        settings.cloud = cloud;
+        settings.azure.version = version;
+        Ok((settings, note))
+    }
+}
+
+impl CloudArgs {
+    /// `--cloud`, if given.
+    pub fn cloud(&self) -> Option<Cloud> {
+        self.cloud.map(|c| match c {
+            CloudArg::Azure => Cloud::Azure,
+            CloudArg::Aws => Cloud::Aws,
+        })
+    }
+
+    /// The controllers' settings these flags name, for Azure at the default version until the
+    /// caller settles cloud and version.
+    pub fn base(&self) -> Settings {
         let azure = AzureSettings {
-            version,
+            version: DEFAULT_AZURE_VERSION,
             probe_mode: match self.azure_probe_mode {
                 ProbeModeArg::Servicenodeport => ProbeMode::ServiceNodePort,
                 ProbeModeArg::Shared => ProbeMode::Shared,
@@ -122,6 +152,95 @@ impl DeriveArgs {
             },
             ..AwsSettings::default()
         };
-        Ok((Settings { cloud, azure, aws }, note))
+        Settings {
+            cloud: Cloud::Azure,
+            azure,
+            aws,
+        }
+    }
+}
+
+/// Where probes come from.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// Where probes come from: `node` (the node's own address), `lb-source` (the LB's address,
+    /// through the node's packet path as the LB's probes; needs NET_ADMIN, NET_RAW and
+    /// SYS_ADMIN) or `syn` (half-open raw SYN probes, TCP only; needs NET_RAW; from the LB's
+    /// address when --lb-source-address is given).
+    #[arg(long, value_enum, env = "PROBESIM_SOURCE", default_value = "node")]
+    source: SourceArg,
+    /// The LB's source addresses for lb-source, comma-separated (default for Azure:
+    /// 168.63.129.16; for AWS give an address of the load balancer's subnets).
+    #[arg(
+        long = "lb-source-address",
+        env = "PROBESIM_LB_SOURCE_ADDRESSES",
+        value_delimiter = ',',
+        value_name = "IP"
+    )]
+    lb_source_addresses: Vec<IpAddr>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum SourceArg {
+    Node,
+    LbSource,
+    Syn,
+}
+
+impl SourceArgs {
+    pub fn mode(&self) -> SourceMode {
+        match self.source {
+            SourceArg::Node => SourceMode::Node,
+            SourceArg::LbSource => SourceMode::LbSource,
+            SourceArg::Syn => SourceMode::Syn,
+        }
+    }
+
+    /// Where LB probes that are not TCP come from in `syn` mode: the LB's address when SYN
+    /// probes are sent from it, else the node.
+    pub fn non_tcp_mode(&self) -> SourceMode {
+        if self.source == SourceArg::Syn && !self.lb_source_addresses.is_empty() {
+            SourceMode::LbSource
+        } else if self.source == SourceArg::Syn {
+            SourceMode::Node
+        } else {
+            self.mode()
+        }
+    }
+
+    /// What the chosen mode needs set up for `cloud`'s LB; `not_tcp` names a probe that is not
+    /// TCP, which SYN probes cannot send. An error names the flag and value that do not fit.
+    pub fn config(&self, cloud: Cloud, not_tcp: Option<String>) -> Result<SourceSetConfig, String> {
+        let lb_source = |default: bool| -> Result<Option<LbSourceConfig>, String> {
+            if self.lb_source_addresses.is_empty() && !default {
+                return Ok(None);
+            }
+            let addresses = if self.lb_source_addresses.is_empty() {
+                source::default_lb_sources(cloud)
+            } else {
+                self.lb_source_addresses.clone()
+            };
+            let config = LbSourceConfig::with_addresses(addresses);
+            config
+                .validate()
+                .map_err(|e| format!("--lb-source-address: {e}"))?;
+            Ok(Some(config))
+        };
+        match self.source {
+            SourceArg::Node => Ok(SourceSetConfig::default()),
+            SourceArg::LbSource => Ok(SourceSetConfig {
+                lb_source: lb_source(true)?,
+                syn: None,
+            }),
+            SourceArg::Syn => {
+                if let Some(why) = not_tcp {
+                    return Err(format!("--source syn: probes TCP only, and {why}"));
+                }
+                Ok(SourceSetConfig {
+                    lb_source: lb_source(false)?,
+                    syn: Some(SynConfig::default()),
+                })
+            }
+        }
     }
 }

@@ -17,6 +17,7 @@ fn spec(addr: SocketAddr, protocol: ProbeProtocol, interval_ms: u64, rate: f64) 
             wire: Arc::new(WireDetails::for_lb(LbKind::Alb)),
             grpc_tls: false,
             bind: None,
+            source: None,
         },
         interval: Duration::from_millis(interval_ms),
         rate_per_s: rate,
@@ -224,4 +225,34 @@ async fn a_consumer_that_does_not_read_loses_counted_results_and_never_blocks_th
     let stats = engine.stats();
     assert!(stats.completed >= 20, "{stats:?}");
     assert_eq!(stats.results_dropped, stats.completed - 4);
+}
+
+#[test]
+fn a_target_whose_probe_source_changes_is_restarted_and_the_same_source_is_no_change() {
+    use crate::probe::ProbeSource;
+    use crate::source::SocketFactory;
+    use crate::source::socket::THREAD_NETNS;
+    let here = || {
+        let path = std::path::Path::new(THREAD_NETNS);
+        Arc::new(SocketFactory::open("here", path, None).expect("own namespace"))
+    };
+    let (f, g) = (here(), here());
+    let node = spec(
+        "127.0.0.1:9".parse().unwrap(),
+        ProbeProtocol::Tcp,
+        1000,
+        1.0,
+    );
+    let with = |factory: &Arc<SocketFactory>| {
+        let mut s = node.clone();
+        s.request.source = Some(ProbeSource::LbSource(factory.clone()));
+        s
+    };
+    assert!(node.same_as(&node.clone()));
+    assert!(!node.same_as(&with(&f)) && !with(&f).same_as(&node));
+    assert!(with(&f).same_as(&with(&f)));
+    assert!(
+        !with(&f).same_as(&with(&g)),
+        "another factory is another source"
+    );
 }

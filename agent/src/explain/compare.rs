@@ -11,6 +11,18 @@ use crate::model::{LbKind, ProbeProtocol, ProbeSpec, Rule, ServiceResult};
 pub const AZURE_REQUEST_PATH: &str =
     "service.beta.kubernetes.io/azure-load-balancer-health-probe-request-path";
 
+/// The fix for a health check path that does not answer as the LB requires: the annotation of
+/// `lb`'s controller that sets the path, with `path`.
+pub fn path_fix(lb: LbKind, path: &str) -> String {
+    match lb {
+        LbKind::AzureLb => format!("set {AZURE_REQUEST_PATH}: {path}"),
+        LbKind::Alb => format!("set alb.ingress.kubernetes.io/healthcheck-path: {path}"),
+        LbKind::Nlb | LbKind::Clb => {
+            format!("set service.beta.kubernetes.io/aws-load-balancer-healthcheck-path: {path}")
+        }
+    }
+}
+
 /// The derivation under two versions, and what differs per object.
 #[derive(Debug)]
 pub struct Comparison {

@@ -71,11 +71,15 @@ pub async fn probe(req: &ProbeRequest, deadline: Instant, timings: &mut Timings)
 /// it has for local targets.
 fn begin(req: &ProbeRequest) -> io::Result<Started> {
     let addr: SocketAddr = req.addr;
-    let socket = Socket::new(
+    let (domain, ty, proto) = (
         Domain::for_address(addr),
         Type::STREAM.nonblocking(),
         Some(socket2::Protocol::TCP),
-    )?;
+    );
+    let socket = match req.source.as_ref().and_then(|s| s.factory()) {
+        None => Socket::new(domain, ty, proto)?,
+        Some(factory) => factory.socket(domain, ty, proto)?,
+    };
     if req.wire.close == CloseMode::Rst {
         // A zero linger does not block on close: the kernel sends RST and frees the socket.
         socket.set_linger(Some(std::time::Duration::ZERO))?;

@@ -61,6 +61,7 @@ pub fn backend(id: u64) -> Arc<Backend> {
             deregistration_delay_s: None,
         }),
         probers: 1,
+        also_for: Vec::new(),
     })
 }
 
@@ -197,7 +198,9 @@ pub fn lifecycle(offset_ms: u64) -> Lifecycle {
 
 /// A backend, results, a transition, a lifecycle event and a removal, interleaved.
 pub fn mixed_events() -> Vec<Event> {
-    let mut events = vec![Event::Backend(backend(1)), Event::Backend(backend(2))];
+    let mut two = (*backend(2)).clone();
+    two.also_for = vec!["1.24".to_owned()];
+    let mut events = vec![Event::Backend(backend(1)), Event::Backend(Arc::new(two))];
     events.extend(every_outcome(1).into_iter().map(Event::Result));
     events.push(Event::Transition(transition(1, 500)));
     events.push(Event::Result(success(2, 501)));

@@ -72,6 +72,7 @@ pub fn probe_request(
         }),
         grpc_tls: false,
         bind: None,
+        source: None,
     }
 }
 

@@ -217,8 +217,11 @@ impl Store {
         if !current["metadata"]["deletionTimestamp"].is_null() {
             return Ok(current);
         }
+        // As the real API server: the moment by which the pod will be gone, the request's time
+        // plus the grace period.
+        let by = SystemTime::now() + std::time::Duration::from_secs(grace.unsigned_abs());
         self.modify(resource, namespace, name, |pod| {
-            pod["metadata"]["deletionTimestamp"] = json!(timestamp(SystemTime::now()));
+            pod["metadata"]["deletionTimestamp"] = json!(timestamp(by));
             pod["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
         })
     }
@@ -264,6 +267,14 @@ impl Store {
             .cloned()
             .collect();
         Ok((past, self.events.subscribe()))
+    }
+
+    /// Compacts the history as etcd does: a watch can no longer resume from any revision before
+    /// the current one and gets `410 Gone`, so its client must list again.
+    pub fn compact(&self) {
+        let mut inner = self.lock();
+        inner.history.clear();
+        inner.oldest_resumable = inner.revision;
     }
 
     /// Every event from now on (for in-process controllers).

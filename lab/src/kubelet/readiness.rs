@@ -75,6 +75,7 @@ impl ReadinessProbe {
                 }),
                 grpc_tls: false,
                 bind: None,
+                source: None,
             },
             initial_delay: seconds("initialDelaySeconds", Duration::ZERO),
             period: seconds("periodSeconds", DEFAULT_PERIOD),

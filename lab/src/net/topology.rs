@@ -50,6 +50,9 @@ pub const LB_FABRIC_ADDR: Ipv4Addr = Ipv4Addr::new(10, 224, 0, 2);
 pub const FIRST_NODE_ADDR: Ipv4Addr = Ipv4Addr::new(10, 224, 0, 4);
 /// The cluster's pod network (kubenet's default `--pod-cidr`).
 pub const CLUSTER_CIDR: Ipv4Cidr = Ipv4Cidr::new(Ipv4Addr::new(10, 244, 0, 0), 16);
+/// AKS' default service CIDR. Nodes route it to the fabric, as a node's default route carries
+/// it: the kernel needs a route before kube-proxy's OUTPUT rules rewrite a ClusterIP.
+pub const SERVICE_CIDR: Ipv4Cidr = Ipv4Cidr::new(Ipv4Addr::new(10, 0, 0, 0), 16);
 /// The source of Azure Load Balancer's health probes.
 pub const AZURE_LB_SOURCE: Ipv4Addr = Ipv4Addr::new(168, 63, 129, 16);
 /// Pods' default gateway, answered by a permanent neighbour entry (Calico's choice).

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 
 use crate::api::{Resource, Store};
 
-/// AKS' default service CIDR (10.0.0.0/16): ClusterIPs are 10.0.x.y, 10.0.0.10 is kube-dns.
+/// AKS' default service CIDR ([`crate::net::topology::SERVICE_CIDR`]): ClusterIPs are 10.0.x.y,
+/// 10.0.0.10 is kube-dns.
 pub const SERVICE_CIDR_PREFIX: [u8; 2] = [10, 0];
 /// Kubernetes' default NodePort range.
 pub const NODE_PORT_RANGE: std::ops::RangeInclusive<u16> = 30000..=32767;

@@ -128,6 +128,9 @@ pub struct Backend {
     /// Virtual probers (K).
     #[prost(uint32, tag = "14")]
     pub probers: u32,
+    /// What-if versions whose probe for this rule is this backend's too.
+    #[prost(string, repeated, tag = "15")]
+    pub also_for: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
 }
 #[allow(clippy::all)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
@@ -874,6 +877,9 @@ pub enum LifecycleKind {
     NodeUntainted = 15,
     NodeDeleted = 16,
     SpecChanged = 17,
+    /// The API server could not reach the node's kubelet through its node proxy.
+    NodeProxyFailed = 18,
+    NodeProxyRestored = 19,
 }
 impl LifecycleKind {
     /// String value of the enum field names used in the ProtoBuf definition.
@@ -900,6 +906,8 @@ impl LifecycleKind {
             Self::NodeUntainted => "LIFECYCLE_KIND_NODE_UNTAINTED",
             Self::NodeDeleted => "LIFECYCLE_KIND_NODE_DELETED",
             Self::SpecChanged => "LIFECYCLE_KIND_SPEC_CHANGED",
+            Self::NodeProxyFailed => "LIFECYCLE_KIND_NODE_PROXY_FAILED",
+            Self::NodeProxyRestored => "LIFECYCLE_KIND_NODE_PROXY_RESTORED",
         }
     }
     /// Creates an enum from field names used in the ProtoBuf definition.
@@ -923,6 +931,8 @@ impl LifecycleKind {
             "LIFECYCLE_KIND_NODE_UNTAINTED" => Some(Self::NodeUntainted),
             "LIFECYCLE_KIND_NODE_DELETED" => Some(Self::NodeDeleted),
             "LIFECYCLE_KIND_SPEC_CHANGED" => Some(Self::SpecChanged),
+            "LIFECYCLE_KIND_NODE_PROXY_FAILED" => Some(Self::NodeProxyFailed),
+            "LIFECYCLE_KIND_NODE_PROXY_RESTORED" => Some(Self::NodeProxyRestored),
             _ => None,
         }
     }

@@ -86,13 +86,5 @@ async fn passing_path(spec: &Arc<ProbeSpec>, p: &Planned) -> Option<&'static str
 }
 
 fn fix(spec: &ProbeSpec, path: &str) -> String {
-    match spec.lb {
-        LbKind::AzureLb => format!(
-            "set service.beta.kubernetes.io/azure-load-balancer-health-probe-request-path: {path}"
-        ),
-        LbKind::Alb => format!("set alb.ingress.kubernetes.io/healthcheck-path: {path}"),
-        LbKind::Nlb | LbKind::Clb => {
-            format!("set service.beta.kubernetes.io/aws-load-balancer-healthcheck-path: {path}")
-        }
-    }
+    probesim_agent::explain::compare::path_fix(spec.lb, path)
 }

@@ -57,7 +57,7 @@ impl Printer {
     pub fn start(&mut self, p: &Planned) {
         if self.output == Output::Table {
             let _ = self.line(&format!(
-                "probing {}as {} would: {} to {}, {}",
+                "probing {}as {} would: {} to {}, {}, from {}",
                 if p.label.is_empty() {
                     String::new()
                 } else {
@@ -66,7 +66,8 @@ impl Printer {
                 p.spec.lb,
                 describe::what(&p.spec),
                 p.addr,
-                describe::when(&p.spec)
+                describe::when(&p.spec),
+                p.source.as_str()
             ));
         }
     }
@@ -119,6 +120,7 @@ impl Printer {
                             "time": clock::rfc3339(record.started_at),
                             "target": p.addr.to_string(),
                             "lb": p.spec.lb,
+                            "source": p.source.as_str(),
                             "prober": record.prober,
                             "probers": record.probers,
                             "outcome": outcome.kind(),

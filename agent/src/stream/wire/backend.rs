@@ -33,6 +33,7 @@ pub fn backend_to_wire(b: &Backend) -> v1::Backend {
         }),
         spec: Some(spec_to_wire(&b.spec)),
         probers: b.probers,
+        also_for: b.also_for.clone(),
     }
 }
 
@@ -69,6 +70,7 @@ pub fn backend_from_wire(w: &v1::Backend, field: &str) -> Result<Backend> {
         key,
         spec: Arc::new(spec_from_wire(spec, &f("spec"))?),
         probers: w.probers,
+        also_for: w.also_for.clone(),
     })
 }
 

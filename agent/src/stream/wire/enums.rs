@@ -127,6 +127,8 @@ wire_enum!(lifecycle_kind_to_wire, lifecycle_kind_from_wire, crate::event::Lifec
     crate::event::LifecycleKind::NodeUntainted => NodeUntainted,
     crate::event::LifecycleKind::NodeDeleted => NodeDeleted,
     crate::event::LifecycleKind::SpecChanged => SpecChanged,
+    crate::event::LifecycleKind::NodeProxyFailed => NodeProxyFailed,
+    crate::event::LifecycleKind::NodeProxyRestored => NodeProxyRestored,
 });
 
 /// An outcome's wire value; its HTTP status and grpc-status travel in sparse columns.

@@ -7,7 +7,7 @@ use probesim_agent::netns::NetNs;
 
 use super::{
     CLUSTER_CIDR, FABRIC_GATEWAY, LB_FABRIC_ADDR, NODE_SUBNET, POD_GATEWAY, POD_GATEWAY_MAC,
-    TopologySpec, create_netns,
+    SERVICE_CIDR, TopologySpec, create_netns,
 };
 use crate::net::cmd::{ip, ip_batch, sysctl};
 use crate::net::{NetError, Result};
@@ -108,6 +108,7 @@ pub(super) fn node(spec: &TopologySpec, index: usize, fabric: &str) -> Result<Ne
     for source in &spec.lb_sources {
         lines.push(format!("route add {source}/32 via {FABRIC_GATEWAY}"));
     }
+    lines.push(format!("route add {SERVICE_CIDR} via {FABRIC_GATEWAY}"));
     ip_batch(netns.name(), &lines)?;
     Ok(netns)
 }

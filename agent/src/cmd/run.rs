@@ -1,0 +1,216 @@
+//! `probesim-agent run`: the DaemonSet daemon.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use probesim_agent::daemon::{self, DaemonConfig, DiscoverOptions, http, metrics::Metrics};
+use probesim_agent::discovery::watch;
+use probesim_agent::engine::EngineConfig;
+use probesim_agent::lb::health::EmulationSettings;
+use probesim_agent::source::SourceSet;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::settings::{CloudArgs, SourceArgs};
+
+/// Where `/metrics` and `/healthz` are served unless configured.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:9470";
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// This node's name (the DaemonSet sets it from the downward API: spec.nodeName).
+    #[arg(long, env = "NODE_NAME")]
+    node_name: String,
+    /// The cluster's Kubernetes version; by default the API server's /version.
+    #[arg(long, env = "PROBESIM_K8S_VERSION", value_name = "V")]
+    k8s_version: Option<String>,
+    /// Also derive and probe the LB specs of this Kubernetes version (e.g. before an upgrade);
+    /// repeatable, comma-separated in the environment variable.
+    #[arg(
+        long,
+        env = "PROBESIM_WHAT_IF_K8S_VERSION",
+        value_name = "V",
+        value_delimiter = ','
+    )]
+    what_if_k8s_version: Vec<String>,
+    #[command(flatten)]
+    cloud: CloudArgs,
+    /// Virtual probers per backend: probes per LB interval.
+    #[arg(long, env = "PROBESIM_PROBES_PER_INTERVAL", default_value_t = daemon::DEFAULT_PROBES_PER_INTERVAL, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    probes_per_interval: u32,
+    #[command(flatten)]
+    sources: SourceArgs,
+    /// Serve /metrics and /healthz here.
+    #[arg(long, env = "PROBESIM_LISTEN", default_value = DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    /// How often to check the control plane's path to this node's kubelet (0 turns it off).
+    #[arg(long, env = "PROBESIM_NODE_PROXY_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    node_proxy_interval: Duration,
+    /// The API server's URL without credentials (a lab or a `kubectl proxy`); by default the
+    /// in-cluster configuration or KUBECONFIG.
+    #[arg(long, env = "PROBESIM_API_SERVER")]
+    api_server: Option<String>,
+    /// Log format.
+    #[arg(long, env = "PROBESIM_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    probesim_agent::duration::parse(text).map_err(|e| e.to_string())
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    init_logging(args.log_format);
+    let options = DiscoverOptions {
+        node: args.node_name.clone(),
+        cloud: args.cloud.cloud(),
+        k8s_version: args.k8s_version.clone(),
+        what_if: args.what_if_k8s_version.clone(),
+        base: args.cloud.base(),
+        source: args.sources.mode(),
+        non_tcp_source: args.sources.non_tcp_mode(),
+    };
+    daemon::setup::validate(&options)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(serve(args, options))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PROBESIM_LOG")
+        .unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+async fn client(api_server: Option<&str>) -> anyhow::Result<kube::Client> {
+    let config = match api_server {
+        Some(url) => kube::Config::new(
+            url.parse()
+                .with_context(|| format!("--api-server {url:?}"))?,
+        ),
+        None => kube::Config::infer()
+            .await
+            .context("no in-cluster configuration and no usable KUBECONFIG")?,
+    };
+    kube::Client::try_from(config).context("building the Kubernetes client")
+}
+
+async fn serve(args: RunArgs, options: DiscoverOptions) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let client = client(args.api_server.as_deref()).await?;
+    let metrics = Arc::new(Metrics::new());
+    let mut tasks = JoinSet::new();
+    let (watch, lifecycle) = watch::start(client.clone(), &args.node_name, &mut tasks);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("--listen {}", args.listen))?;
+    let health = {
+        let watch = watch.clone();
+        Arc::new(move || health(&watch)) as http::HealthCheck
+    };
+    tasks.spawn(http::serve(
+        listener,
+        metrics.clone(),
+        health,
+        shutdown.clone(),
+    ));
+    {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("stopping");
+            shutdown.cancel();
+        });
+    }
+    let Some(discovered) = daemon::discover(&client, &watch, &options, &shutdown).await? else {
+        return Ok(());
+    };
+    let identity = &discovered.identity;
+    tracing::info!(
+        node = %identity.node,
+        cloud = identity.cloud.as_str(),
+        k8s_version = %identity.k8s_version,
+        what_if = %identity.what_if.join(","),
+        "probing this node's backends as the cloud's LB would"
+    );
+    // Set up in this thread's namespace (the node's), removed when the daemon ends.
+    let source_config = args
+        .sources
+        .config(identity.cloud, None)
+        .map_err(anyhow::Error::msg)?;
+    let source_set = SourceSet::start(&source_config)?;
+    let mut sources = Vec::new();
+    for mode in source_set.modes() {
+        if let Some(source) = source_set.for_mode(mode)? {
+            sources.push((mode, source));
+        }
+    }
+    let config = DaemonConfig {
+        plan: discovered.plan,
+        probes_per_interval: args.probes_per_interval,
+        engine: EngineConfig::default(),
+        emulation: EmulationSettings::default(),
+        node_proxy_interval: (!args.node_proxy_interval.is_zero())
+            .then_some(args.node_proxy_interval),
+        sources,
+    };
+    daemon::run(config, client, watch, lifecycle, metrics, None, shutdown).await;
+    tasks.abort_all();
+    source_set.remove()?;
+    Ok(())
+}
+
+fn health(watch: &watch::Shared) -> Result<(), String> {
+    if watch.synced() {
+        return Ok(());
+    }
+    let status = watch.status();
+    let problems: Vec<String> = status
+        .iter()
+        .filter(|(_, s)| s.lists == 0)
+        .map(|(resource, s)| {
+            format!(
+                "{resource}: {}",
+                s.last_error.as_deref().unwrap_or("not listed yet")
+            )
+        })
+        .collect();
+    Err(if problems.is_empty() {
+        "watches starting".to_owned()
+    } else {
+        problems.join("; ")
+    })
+}
+
+async fn wait_for_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,115 @@
+//! The text view: one block per Service, findings first, for a terminal.
+
+use std::fmt::Write;
+
+use super::words::{clock, secs};
+use super::{Finding, Latencies, PodDrainReport, Report, ServiceReport, Severity, Stats};
+use probesim_agent::clock::rfc3339;
+
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let range = |t: Option<std::time::SystemTime>| t.map_or("…".to_owned(), rfc3339);
+    let _ = writeln!(
+        out,
+        "probesim report {} – {}",
+        range(report.from),
+        range(report.to)
+    );
+    if report.services.is_empty() {
+        out.push_str("no Service in the range\n");
+    }
+    for s in &report.services {
+        service(&mut out, s);
+    }
+    for g in &report.gaps {
+        let _ = writeln!(
+            out,
+            "gap: agent {} dropped data {}–{} ({} results, {} transitions, {} lifecycle events): \
+             what falls in it is incomplete",
+            g.agent,
+            clock(g.from),
+            clock(g.to),
+            g.results,
+            g.transitions,
+            g.lifecycle
+        );
+    }
+    out
+}
+
+fn service(out: &mut String, s: &ServiceReport) {
+    let _ = writeln!(out, "Service {}", s.service);
+    for f in &s.findings {
+        let _ = writeln!(out, "  {}: {}", severity(f.severity), sentence(f));
+    }
+    if s.findings.is_empty() {
+        let inside = s
+            .backends
+            .iter()
+            .filter(|b| b.rotation == super::Rotation::In)
+            .count();
+        let _ = writeln!(
+            out,
+            "  ok: {inside} of {} backends in rotation",
+            s.backends.len()
+        );
+    }
+    for p in s.pods.iter().filter(|p| p.covered == Some(true)) {
+        let _ = writeln!(out, "  ok: {}", covered(p));
+    }
+    if let Some(l) = latencies(&s.latencies) {
+        let _ = writeln!(out, "  latencies (min / median / max over probers): {l}");
+    }
+}
+
+pub fn severity(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Info => "info",
+    }
+}
+
+/// The finding's message and its advice, in one sentence.
+pub fn sentence(f: &Finding) -> String {
+    match &f.advice {
+        Some(a) => format!("{} — {a}", f.message),
+        None => f.message.clone(),
+    }
+}
+
+pub fn covered(p: &PodDrainReport) -> String {
+    let mut s = format!("pod {}: preStop covers the drain", p.pod);
+    if let (Some(stopped), Some(lb)) = (p.stopped_accepting_after, p.lb_stops_sending_after) {
+        let _ = write!(
+            s,
+            " (stopped accepting {} after Terminating, the {} stopped sending by {})",
+            secs(stopped),
+            super::words::lb(p.lb),
+            secs(lb.max)
+        );
+    }
+    s
+}
+
+pub fn stats(s: &Stats) -> String {
+    format!(
+        "{:.1} / {:.1} / {:.1} s (n={})",
+        s.min.as_secs_f64(),
+        s.median.as_secs_f64(),
+        s.max.as_secs_f64(),
+        s.count
+    )
+}
+
+fn latencies(l: &Latencies) -> Option<String> {
+    let parts: Vec<String> = [
+        ("registration", l.registration),
+        ("detection", l.detection),
+        ("drain exposure", l.drain_exposure),
+    ]
+    .iter()
+    .filter_map(|(name, s)| s.map(|s| format!("{name} {}", stats(&s))))
+    .collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
+}

@@ -1,0 +1,238 @@
+//! The product's agents in the lab: one `probesim-agent` daemon per node, inside the node's
+//! network namespace (as a DaemonSet with hostNetwork runs), talking to the lab's API server
+//! with the real kube client at the fabric's control-plane address.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use probesim_agent::daemon::{self, DaemonConfig, DiscoverOptions, metrics::Metrics};
+use probesim_agent::discovery::watch;
+use probesim_agent::engine::EngineConfig;
+use probesim_agent::event::{Event, SourceMode};
+use probesim_agent::lb::health::EmulationSettings;
+use probesim_agent::lb::{Settings, aws::AwsSettings, azure::AzureSettings};
+use probesim_agent::model::Cloud;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::cluster::Cluster;
+use crate::net::topology::{CONTROL_PLANE_ADDR, CONTROL_PLANE_PORT};
+
+/// Events kept for the lab's checks before new ones are dropped (and counted).
+pub const MAX_KEPT_EVENTS: usize = 2_000_000;
+/// Events buffered between a daemon and the lab's collector thread.
+const EVENT_CAPACITY: usize = 65_536;
+
+/// How the lab runs its agents.
+#[derive(Clone, Debug)]
+pub struct AgentOptions {
+    pub what_if: Vec<String>,
+    pub probes_per_interval: u32,
+    pub node_proxy_interval: Option<Duration>,
+    /// The cloud; `None`: from the Node's providerID, as in a cluster.
+    pub cloud: Option<Cloud>,
+}
+
+impl Default for AgentOptions {
+    fn default() -> Self {
+        AgentOptions {
+            what_if: Vec::new(),
+            probes_per_interval: daemon::DEFAULT_PROBES_PER_INTERVAL,
+            node_proxy_interval: Some(daemon::node_proxy::DEFAULT_NODE_PROXY_INTERVAL),
+            cloud: None,
+        }
+    }
+}
+
+/// One event with the node whose agent reported it and when the lab received it.
+#[derive(Clone, Debug)]
+pub struct Reported {
+    pub node: String,
+    pub received: SystemTime,
+    pub event: Event,
+}
+
+/// What the agents reported so far.
+#[derive(Debug, Default)]
+pub struct Reports {
+    pub events: Vec<Reported>,
+    pub dropped: u64,
+}
+
+/// The running agents.
+#[derive(Debug)]
+pub struct Agents {
+    nodes: Vec<Agent>,
+    reports: Arc<Mutex<Reports>>,
+}
+
+#[derive(Debug)]
+struct Agent {
+    node: String,
+    stop: CancellationToken,
+    thread: Option<std::thread::JoinHandle<Result<(), probesim_agent::netns::NetnsError>>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Agents {
+    /// Starts an agent on every node of the cluster.
+    pub fn start(cluster: &Cluster, options: &AgentOptions) -> Result<Agents, String> {
+        let reports = Arc::new(Mutex::new(Reports::default()));
+        let mut nodes = Vec::new();
+        for node in cluster.node_names() {
+            let netns = cluster.node_netns(&node)?;
+            let stop = CancellationToken::new();
+            let metrics = Arc::new(Metrics::new());
+            let thread = {
+                let (node, options, stop, metrics, reports) = (
+                    node.clone(),
+                    options.clone(),
+                    stop.clone(),
+                    metrics.clone(),
+                    reports.clone(),
+                );
+                netns
+                    .spawn(move || run_agent(node, options, stop, metrics, reports))
+                    .map_err(|e| e.to_string())?
+            };
+            nodes.push(Agent {
+                node,
+                stop,
+                thread: Some(thread),
+                metrics,
+            });
+        }
+        Ok(Agents { nodes, reports })
+    }
+
+    /// Everything reported so far, in the order received.
+    pub fn events(&self) -> Vec<Reported> {
+        lock(&self.reports).events.clone()
+    }
+
+    /// Events the lab could not keep.
+    pub fn dropped(&self) -> u64 {
+        lock(&self.reports).dropped
+    }
+
+    /// The Prometheus text of one node's agent.
+    pub fn metrics(&self, node: &str) -> Option<String> {
+        self.nodes
+            .iter()
+            .find(|a| a.node == node)
+            .map(|a| a.metrics.render())
+    }
+
+    /// Stops every agent and waits for it.
+    pub async fn stop(mut self) {
+        for agent in &self.nodes {
+            agent.stop.cancel();
+        }
+        let threads: Vec<_> = self
+            .nodes
+            .iter_mut()
+            .filter_map(|a| a.thread.take())
+            .collect();
+        let _ = tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                let _ = thread.join();
+            }
+        })
+        .await;
+    }
+}
+
+impl Drop for Agents {
+    fn drop(&mut self) {
+        for agent in &self.nodes {
+            agent.stop.cancel();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// One node's agent, on its thread inside the node's namespace.
+async fn run_agent(
+    node: String,
+    options: AgentOptions,
+    stop: CancellationToken,
+    metrics: Arc<Metrics>,
+    reports: Arc<Mutex<Reports>>,
+) {
+    let url = format!("http://{CONTROL_PLANE_ADDR}:{CONTROL_PLANE_PORT}");
+    let client =
+        match url.parse().map_err(|e| format!("{e}")).and_then(|uri| {
+            kube::Client::try_from(kube::Config::new(uri)).map_err(|e| e.to_string())
+        }) {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::error!(node = %node, error = %e, "agent: no client");
+                return;
+            }
+        };
+    let mut tasks = JoinSet::new();
+    let (shared, lifecycle) = watch::start(client.clone(), &node, &mut tasks);
+    let discover = DiscoverOptions {
+        node: node.clone(),
+        cloud: options.cloud,
+        k8s_version: None,
+        what_if: options.what_if.clone(),
+        base: Settings {
+            cloud: Cloud::Azure,
+            azure: AzureSettings::default(),
+            aws: AwsSettings::default(),
+        },
+        source: SourceMode::Node,
+        non_tcp_source: SourceMode::Node,
+    };
+    let discovered = match daemon::discover(&client, &shared, &discover, &stop).await {
+        Ok(Some(d)) => d,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::error!(node = %node, error = %e, "agent: discovery failed");
+            return;
+        }
+    };
+    let (events_tx, mut events_rx) = mpsc::channel(EVENT_CAPACITY);
+    let forward = {
+        let node = node.clone();
+        tokio::spawn(async move {
+            while let Some(event) = events_rx.recv().await {
+                let mut reports = lock(&reports);
+                if reports.events.len() >= MAX_KEPT_EVENTS {
+                    reports.dropped += 1;
+                    continue;
+                }
+                reports.events.push(Reported {
+                    node: node.clone(),
+                    received: SystemTime::now(),
+                    event,
+                });
+            }
+        })
+    };
+    let config = DaemonConfig {
+        plan: discovered.plan,
+        probes_per_interval: options.probes_per_interval,
+        engine: EngineConfig::default(),
+        emulation: EmulationSettings::default(),
+        node_proxy_interval: options.node_proxy_interval,
+        sources: Vec::new(),
+    };
+    daemon::run(
+        config,
+        client,
+        shared,
+        lifecycle,
+        metrics,
+        Some(events_tx),
+        stop,
+    )
+    .await;
+    let _ = forward.await;
+    tasks.abort_all();
+}
