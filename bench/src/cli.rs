@@ -42,6 +42,8 @@ pub enum Command {
 pub enum SinkKind {
     /// Counts and forgets: ingest's own cost.
     Counting,
+    /// The collector's SQLite store, in a temporary directory.
+    Sqlite,
 }
 
 #[derive(Clone, Debug, Args)]

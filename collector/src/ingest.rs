@@ -64,8 +64,10 @@ impl Default for IngestConfig {
     }
 }
 
-/// Serves ingest on `listener` until `shutdown` resolves; `service` comes from
-/// [`IngestService::new`] (keep its [`IngestService::metrics`] to render them).
+/// Serves ingest on `listener` until `shutdown` resolves, then ends every agent's stream with
+/// `UNAVAILABLE` (agents keep their unacknowledged batches and reconnect) and returns once the
+/// connections are closed. `service` comes from [`IngestService::new`] (keep its
+/// [`IngestService::metrics`] to render them).
 pub async fn serve<S: Sink>(
     listener: TcpListener,
     service: IngestService<S>,
@@ -85,6 +87,11 @@ pub async fn serve<S: Sink>(
                 message: e.to_string(),
             })?;
     }
+    let close_streams = service.close_streams();
+    let shutdown = async move {
+        shutdown.await;
+        close_streams();
+    };
     let server = IngestServer::new(service).max_decoding_message_size(config.max_message_bytes);
     tracing::info!(?local, tls = config.tls.is_some(), "ingest: serving");
     builder

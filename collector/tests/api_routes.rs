@@ -175,12 +175,19 @@ async fn every_route_answers_with_what_was_ingested() {
     // The analysis over the same range: the Service with its backends, latencies and findings.
     let latencies = get_json(addr, &format!("/api/v1/latencies?{RANGE}")).await;
     assert_eq!(latencies["latencies"][0]["service"], "default/web");
-    assert!(latencies["latencies"][0]["backends"].as_array().is_some_and(|b| !b.is_empty()));
+    assert!(
+        latencies["latencies"][0]["backends"]
+            .as_array()
+            .is_some_and(|b| !b.is_empty())
+    );
     let services = get_json(addr, &format!("/api/v1/services?{RANGE}")).await;
     assert_eq!(services["services"][0]["service"], "default/web");
     let (status, content_type, text) =
         request(addr, "GET", &format!("/api/v1/report?{RANGE}&format=text")).await;
-    assert_eq!((status, content_type.as_str()), (200, "text/plain; charset=utf-8"));
+    assert_eq!(
+        (status, content_type.as_str()),
+        (200, "text/plain; charset=utf-8")
+    );
     assert!(text.contains("default/web"), "{text}");
     let (status, _, body) = request(addr, "GET", "/api/v1/report?format=xml").await;
     assert_eq!(status, 400);

@@ -67,3 +67,38 @@ async fn collector_killed_twice_under_load_stores_every_result_exactly_once() {
     drop(tx);
     agent.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_ends_agent_streams_instead_of_waiting_for_them() {
+    let sink = Arc::new(MemSink::default());
+    let listener = tokio::net::TcpListener::bind(loopback()).await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (metrics, server) =
+        probesim_collector::ingest::spawn(listener, sink.clone(), IngestConfig::default(), async {
+            let _ = stopped.await;
+        });
+    let (agent, tx) = start_agent(agent_config(&url, None));
+    tx.send(Event::Backend(fixtures::backend(1))).await.unwrap();
+    produce(&tx, 0, 100, 10_000).await;
+    assert!(wait_for(Duration::from_secs(5), || sink.result_count() == 100).await);
+    assert_eq!(metrics.snapshot().streams_open, 1);
+
+    stop.send(()).unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(5), server).await;
+    assert!(
+        matches!(ended, Ok(Ok(Ok(())))),
+        "the server did not stop: {ended:?}"
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || agent
+            .metrics()
+            .snapshot()
+            .connected
+            == 0)
+        .await,
+        "the agent did not notice"
+    );
+    drop(tx);
+    agent.abort();
+}

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use probesim_collector::ingest::{self, IngestConfig, IngestMetrics};
+use probesim_collector::store::{SqliteStore, StoreConfig};
 use serde::{Deserialize, Serialize};
 
 use super::sink::CountingSink;
@@ -52,22 +53,30 @@ pub fn serve(args: &CollectorServerArgs) -> anyhow::Result<()> {
         .worker_threads(args.threads.max(1))
         .enable_all()
         .build()?;
-    let (port, metrics) = runtime.block_on(async {
+    let (port, metrics, store) = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
-        let metrics = match args.sink {
+        let config = IngestConfig::default();
+        let (metrics, store) = match args.sink {
             SinkKind::Counting => {
                 let sink = Arc::new(CountingSink::default());
-                ingest::spawn(
-                    listener,
-                    sink,
-                    IngestConfig::default(),
-                    std::future::pending(),
-                )
-                .0
+                let metrics = ingest::spawn(listener, sink, config, std::future::pending()).0;
+                (metrics, None)
+            }
+            SinkKind::Sqlite => {
+                let dir = tempfile::Builder::new()
+                    .prefix("probesim-bench-store-")
+                    .tempdir()?;
+                let store =
+                    SqliteStore::open(dir.path().join("probesim.db"), StoreConfig::default())
+                        .await
+                        .context("opening the store")?;
+                let sink = Arc::new(store.clone());
+                let metrics = ingest::spawn(listener, sink, config, std::future::pending()).0;
+                (metrics, Some((store, dir)))
             }
         };
-        anyhow::Ok((port, metrics))
+        anyhow::Ok((port, metrics, store))
     })?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{port}")?;
@@ -89,6 +98,10 @@ pub fn serve(args: &CollectorServerArgs) -> anyhow::Result<()> {
         writeln!(out)?;
         out.flush()?;
     }
+    if let Some((store, dir)) = store {
+        runtime.block_on(store.close());
+        drop(dir);
+    }
     drop(runtime);
     std::process::exit(0)
 }
@@ -107,6 +120,7 @@ impl Server {
         let exe = std::env::current_exe().context("locating the probesim-bench binary")?;
         let sink = match sink {
             SinkKind::Counting => "counting",
+            SinkKind::Sqlite => "sqlite",
         };
         let mut child = Command::new(exe)
             .args(["collector-server", "--threads", &threads.to_string()])

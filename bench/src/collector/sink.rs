@@ -1,5 +1,5 @@
-//! Sinks the benchmark can put behind ingest. Ingest is generic over [`Sink`]; a new sink (the
-//! collector's store) is one more [`SinkKind`] and one more arm in `server::serve`.
+//! Sinks the benchmark can put behind ingest besides the collector's store. Ingest is generic
+//! over [`Sink`]; a new sink is one more `SinkKind` and one more arm in `server::serve`.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::SystemTime;

@@ -30,6 +30,9 @@ struct Shared<S> {
     /// that two streams of one agent (a reconnect before the old stream noticed) never store a
     /// batch twice. Entries stay for the life of the process: one per agent ever seen.
     agents: Mutex<HashMap<AgentId, Arc<tokio::sync::Mutex<u64>>>>,
+    /// Set when the server shuts down: every stream ends with `UNAVAILABLE`, so that the
+    /// server's graceful shutdown, which waits for open streams, does not wait for agents.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl<S: Sink> IngestService<S> {
@@ -39,12 +42,21 @@ impl<S: Sink> IngestService<S> {
                 sink,
                 metrics: Arc::default(),
                 agents: Mutex::default(),
+                closing: tokio::sync::watch::Sender::new(false),
             }),
         }
     }
 
     pub fn metrics(&self) -> Arc<IngestMetrics> {
         self.shared.metrics.clone()
+    }
+
+    /// Ends every open stream (agents reconnect elsewhere or later) and refuses new ones.
+    pub fn close_streams(&self) -> impl Fn() + Send + Sync + 'static {
+        let shared = self.shared.clone();
+        move || {
+            shared.closing.send_replace(true);
+        }
     }
 }
 
@@ -84,12 +96,20 @@ fn send_message(message: collector_message::Message) -> v1::CollectorMessage {
 }
 
 impl<S: Sink> Shared<S> {
-    /// Reads one message, counting what could not be decoded.
+    /// Reads one message, counting what could not be decoded; the server's shutdown ends the
+    /// stream.
     async fn next(
         &self,
         inbound: &mut Streaming<v1::AgentMessage>,
     ) -> Result<Option<v1::AgentMessage>, Status> {
-        match inbound.message().await {
+        let mut closing = self.closing.subscribe();
+        let message = tokio::select! {
+            m = inbound.message() => m,
+            _ = closing.wait_for(|c| *c) => {
+                return Err(Status::unavailable("the collector is shutting down"));
+            }
+        };
+        match message {
             Ok(m) => Ok(m),
             Err(status) if status.code() == tonic::Code::Cancelled => Ok(None),
             Err(status) => {
