@@ -23,6 +23,7 @@ pub mod netns;
 pub mod observe;
 pub mod probe;
 pub mod source;
+pub mod stream;
 pub mod view;
 
 pub use error::{Error, Result};

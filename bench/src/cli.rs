@@ -29,6 +29,67 @@ pub enum Command {
     /// Connects and closes as fast as it can (the raw-connect and probe-loop baselines' process).
     #[command(hide = true)]
     RawConnect(RawConnectArgs),
+    /// Drives the collector's gRPC ingest with simulated agents.
+    Collector(CollectorArgs),
+    /// Serves the collector's ingest until stdin closes (the collector benchmark's child).
+    #[command(hide = true)]
+    CollectorServer(CollectorServerArgs),
+}
+
+/// What the benchmarked collector stores batches in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkKind {
+    /// Counts and forgets: ingest's own cost.
+    Counting,
+    /// The collector's SQLite store, in a temporary directory.
+    Sqlite,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct CollectorArgs {
+    /// Simulated agents, each with its own connection and stream.
+    #[arg(long, default_value_t = 100, env = "PROBESIM_BENCH_AGENTS")]
+    pub agents: usize,
+    /// How long the load is measured, once every agent is connected.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, env = "PROBESIM_BENCH_DURATION")]
+    pub duration: Duration,
+    /// Print one JSON object instead of a summary.
+    #[arg(long, env = "PROBESIM_BENCH_JSON")]
+    pub json: bool,
+    /// Results per batch (the agent seals batches at 5 000 events).
+    #[arg(long, default_value_t = probesim_agent::stream::DEFAULT_MAX_BATCH_EVENTS, env = "PROBESIM_BENCH_RESULTS_PER_BATCH")]
+    pub results_per_batch: usize,
+    /// Total results per second over all agents; without it, agents send as fast as acks allow.
+    #[arg(long, env = "PROBESIM_BENCH_RESULTS_RATE")]
+    pub rate: Option<f64>,
+    /// Unacknowledged batches per agent (the agent's default).
+    #[arg(long, default_value_t = probesim_agent::stream::DEFAULT_MAX_IN_FLIGHT, env = "PROBESIM_BENCH_IN_FLIGHT")]
+    pub in_flight: usize,
+    #[arg(
+        long,
+        value_enum,
+        default_value = "counting",
+        env = "PROBESIM_BENCH_SINK"
+    )]
+    pub sink: SinkKind,
+    /// Worker threads of the collector; defaults to the number of cores.
+    #[arg(long, env = "PROBESIM_BENCH_COLLECTOR_THREADS")]
+    pub collector_threads: Option<usize>,
+    /// Worker threads of the simulated agents.
+    #[arg(long, default_value_t = 1, env = "PROBESIM_BENCH_CLIENT_THREADS")]
+    pub client_threads: usize,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct CollectorServerArgs {
+    #[arg(long)]
+    pub threads: usize,
+    #[arg(long, value_enum)]
+    pub sink: SinkKind,
+    /// Exit after this long whatever happens, so that a lost parent leaves nothing behind.
+    #[arg(long, value_parser = parse_duration)]
+    pub lifetime: Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]

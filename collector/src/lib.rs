@@ -5,6 +5,7 @@ pub mod analysis;
 pub mod api;
 pub mod cmd;
 pub mod error;
+pub mod ingest;
 pub mod metrics;
 pub mod model;
 pub mod report;
