@@ -4,11 +4,12 @@
 //!
 //! One task owns the registry of backends, the engine and the view, and `select!`s over plan
 //! changes, probe results, lifecycle events, a tick for LB deadlines and shutdown. Consumers
-//! never slow it down: events go out with `try_send`, and what a full channel refuses is counted.
+//! never slow it down: events go out through an [`outbox`] that never waits.
 
 pub mod http;
 pub mod metrics;
 pub mod node_proxy;
+mod outbox;
 pub mod registry;
 pub mod setup;
 
@@ -32,6 +33,8 @@ use crate::model::{Cloud, LbKind, ObjectRef, ProbeSpec};
 use crate::probe::{ProbeRequest, ProbeSource};
 use crate::view::LbView;
 use metrics::{BackendLabels, KindLabels, LbLabels, Metrics, OutcomeLabels, StateLabels};
+pub use outbox::Events;
+use outbox::Outbox;
 use registry::{Action, Registry};
 pub use setup::{DiscoverOptions, Discovered, discover};
 
@@ -89,7 +92,7 @@ struct Daemon {
     engine: Engine,
     view: LbView,
     metrics: Arc<Metrics>,
-    events: Option<mpsc::Sender<Event>>,
+    events: Outbox,
     endpoints: BTreeMap<ObjectRef, EndpointCount>,
     warnings: BTreeSet<String>,
     node_proxy: Option<bool>,
@@ -136,7 +139,7 @@ pub async fn run(
     watch: Arc<Shared>,
     mut lifecycle: mpsc::Receiver<Lifecycle>,
     metrics: Arc<Metrics>,
-    events: Option<mpsc::Sender<Event>>,
+    events: Option<Events>,
     shutdown: CancellationToken,
 ) {
     let (results_tx, mut results) = mpsc::channel(crate::engine::DEFAULT_RESULT_CAPACITY);
@@ -149,8 +152,8 @@ pub async fn run(
         tracked: HashMap::new(),
         engine,
         view,
+        events: Outbox::new(events, metrics.clone()),
         metrics,
-        events,
         endpoints: BTreeMap::new(),
         warnings: BTreeSet::new(),
         node_proxy: None,
@@ -216,21 +219,7 @@ pub async fn run(
 
 impl Daemon {
     fn send(&self, event: Event) {
-        let Some(events) = &self.events else { return };
-        if let Err(mpsc::error::TrySendError::Full(event)) = events.try_send(event) {
-            let kind = match event {
-                Event::Result(_) => "result",
-                Event::Transition(_) => "transition",
-                Event::Lifecycle(_) => "lifecycle",
-                Event::Backend(_) | Event::BackendRemoved { .. } => "backend",
-            };
-            self.metrics
-                .dropped
-                .get_or_create(&KindLabels {
-                    kind: kind.to_owned(),
-                })
-                .inc();
-        }
+        self.events.send(event);
     }
 
     fn target_spec(&self, backend: &Backend) -> TargetSpec {
@@ -524,6 +513,7 @@ impl Daemon {
     }
 
     fn tick(&mut self, watch: &Shared) {
+        self.events.flush();
         let now = Instant::now();
         let at = self.view.at(now);
         for (id, prober, t) in self.view.tick(at) {

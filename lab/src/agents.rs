@@ -32,6 +32,9 @@ pub struct AgentOptions {
     pub node_proxy_interval: Option<Duration>,
     /// The cloud; `None`: from the Node's providerID, as in a cluster.
     pub cloud: Option<Cloud>,
+    /// The collector the agents stream to ([`crate::collector::LabCollector::grpc_url`]);
+    /// `None`: the lab keeps their events only.
+    pub collector: Option<String>,
 }
 
 impl Default for AgentOptions {
@@ -41,6 +44,7 @@ impl Default for AgentOptions {
             probes_per_interval: daemon::DEFAULT_PROBES_PER_INTERVAL,
             node_proxy_interval: Some(daemon::node_proxy::DEFAULT_NODE_PROXY_INTERVAL),
             cloud: None,
+            collector: None,
         }
     }
 }
@@ -124,8 +128,9 @@ impl Agents {
             .map(|a| a.metrics.render())
     }
 
-    /// Stops every agent and waits for it.
-    pub async fn stop(mut self) {
+    /// Stops every agent and waits for it (and for its stream to deliver what is pending);
+    /// returns everything they reported.
+    pub async fn stop(mut self) -> Reports {
         for agent in &self.nodes {
             agent.stop.cancel();
         }
@@ -140,6 +145,7 @@ impl Agents {
             }
         })
         .await;
+        std::mem::take(&mut *lock(&self.reports))
     }
 }
 
@@ -197,11 +203,26 @@ async fn run_agent(
             return;
         }
     };
-    let (events_tx, mut events_rx) = mpsc::channel(EVENT_CAPACITY);
+    let stream = match &options.collector {
+        Some(url) => match start_stream(url, &discovered.identity) {
+            Ok(stream) => Some(stream),
+            Err(e) => {
+                tracing::error!(node = %node, error = %e, "agent: no stream to the collector");
+                return;
+            }
+        },
+        None => None,
+    };
+    let stream_tx = stream.as_ref().map(|(tx, _)| tx.clone());
+    let (events_tx, mut events_rx) = mpsc::channel::<Event>(EVENT_CAPACITY);
     let forward = {
         let node = node.clone();
         tokio::spawn(async move {
             while let Some(event) = events_rx.recv().await {
+                if let Some(tx) = &stream_tx {
+                    // The stream client batches and spools: waiting here is short.
+                    let _ = tx.send(event.clone()).await;
+                }
                 let mut reports = lock(&reports);
                 if reports.events.len() >= MAX_KEPT_EVENTS {
                     reports.dropped += 1;
@@ -229,10 +250,29 @@ async fn run_agent(
         shared,
         lifecycle,
         metrics,
-        Some(events_tx),
+        Some(daemon::Events::new(events_tx)),
         stop,
     )
     .await;
     let _ = forward.await;
+    if let Some((tx, handle)) = stream {
+        drop(tx);
+        handle.shutdown().await;
+    }
     tasks.abort_all();
+}
+
+/// A stream client to the lab's collector, unspooled (a lab run is short).
+fn start_stream(
+    url: &str,
+    identity: &daemon::Identity,
+) -> Result<(mpsc::Sender<Event>, probesim_agent::stream::Handle), String> {
+    let mut config = probesim_agent::stream::StreamConfig::new(url, identity.node.clone());
+    config.spool_dir = None;
+    config.cloud = Some(identity.cloud);
+    config.k8s_version = identity.k8s_version.clone();
+    config.what_if_versions = identity.what_if.clone();
+    let (tx, rx) = mpsc::channel(EVENT_CAPACITY);
+    let handle = probesim_agent::stream::Client::start(config, rx).map_err(|e| e.to_string())?;
+    Ok((tx, handle))
 }

@@ -1,11 +1,14 @@
-//! Every built-in scenario, played in a real lab cluster: each reproduces its failure and its
-//! expectations hold. Scenarios run one at a time (they are timed; two at once on a small
-//! machine would make their timings lie).
+//! Every built-in scenario, played in a real lab cluster with probesim on it (an agent on every
+//! node streaming over gRPC to a collector): each reproduces its failure, its expectations hold
+//! (the ground truth's and probesim's own), and the collector stored every probe result the
+//! agents reported. Scenarios run one at a time (they are timed; two at once on a small machine
+//! would make their timings lie).
 
 use std::sync::{Arc, Mutex};
 
 use probesim_lab::cluster::Cluster;
 use probesim_lab::net::can_run_network_test;
+use probesim_lab::scenario::probesim::{Outcome, Probesim};
 use probesim_lab::scenario::run::{Report, play};
 use probesim_lab::scenario::{Scenario, embedded};
 use probesim_lab::truth::Happening;
@@ -13,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-fn run(prefix: &str) -> Option<Report> {
+fn run(prefix: &str) -> Option<(Report, Outcome)> {
     let _turn = ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -26,24 +29,45 @@ fn run(prefix: &str) -> Option<Report> {
         .expect("a built-in scenario");
     let scenario = Scenario::parse(text, name).expect("valid scenario");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let report = runtime.block_on(async {
+    let (report, outcome) = runtime.block_on(async {
         let cluster = Arc::new(Cluster::up(&scenario).await.expect("cluster up"));
-        let report = play(&scenario, cluster.clone(), CancellationToken::new()).await;
+        let probesim = Probesim::start(&scenario, &cluster, None)
+            .await
+            .expect("probesim's agents and collector");
+        let store = Some(probesim.collector.store().clone());
+        let report = play(&scenario, cluster.clone(), store, CancellationToken::new()).await;
+        let (collector, outcome) = probesim.finish().await.expect("probesim's report");
+        collector.stop().await.expect("collector stopped");
         Arc::try_unwrap(cluster)
             .expect("cluster no longer shared")
             .down()
             .await;
-        report
+        (report, outcome)
     });
     let mut text = Vec::new();
     probesim_lab::scenario::run::print(&report, &mut text).expect("print");
     eprintln!("{}", String::from_utf8_lossy(&text));
+    eprintln!(
+        "probesim's report:\n{}",
+        probesim_collector::report::render(
+            &outcome.report,
+            probesim_collector::report::Format::Text
+        )
+    );
     assert!(
         report.passed(),
         "{name} failed:\n{}",
         String::from_utf8_lossy(&text)
     );
-    Some(report)
+    assert!(
+        outcome.results_reported > 0,
+        "{name}: the agents reported no probe result"
+    );
+    assert_eq!(
+        outcome.results_stored, outcome.results_reported,
+        "{name}: the collector stored a different number of probe results than the agents reported"
+    );
+    Some((report, outcome))
 }
 
 /// The facts about one pod, in order.
@@ -73,7 +97,7 @@ fn s3_the_first_hop_that_fails_shows_in_the_lbs_view() {
 
 #[test]
 fn s4_an_alb_rollout_replaces_every_pod_and_old_pods_drain_in_kubelet_order() {
-    let Some(report) = run("s4") else { return };
+    let Some((report, _)) = run("s4") else { return };
     let old: Vec<String> = report
         .ground_truth
         .iter()

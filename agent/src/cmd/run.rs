@@ -15,10 +15,14 @@ use probesim_agent::source::SourceSet;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::collector::CollectorArgs;
 use super::settings::{CloudArgs, SourceArgs};
 
 /// Where `/metrics` and `/healthz` are served unless configured.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:9470";
+/// Events between the daemon and the stream client: a second of a busy node's results, so that
+/// the client's batching never makes the daemon drop.
+pub const STREAM_CHANNEL: usize = 65_536;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -44,6 +48,8 @@ pub struct RunArgs {
     probes_per_interval: u32,
     #[command(flatten)]
     sources: SourceArgs,
+    #[command(flatten)]
+    collector: CollectorArgs,
     /// Serve /metrics and /healthz here.
     #[arg(long, env = "PROBESIM_LISTEN", default_value = DEFAULT_LISTEN)]
     listen: SocketAddr,
@@ -164,6 +170,24 @@ async fn serve(args: RunArgs, options: DiscoverOptions) -> anyhow::Result<()> {
             sources.push((mode, source));
         }
     }
+    let (events, stream) = match args.collector.config(identity) {
+        Some(config) => {
+            let (tx, rx) = tokio::sync::mpsc::channel(STREAM_CHANNEL);
+            let handle = probesim_agent::stream::Client::start(config, rx)?;
+            metrics.stream.attach(handle.metrics());
+            let events = daemon::Events {
+                tx,
+                drops: Some(handle.drop_counter()),
+            };
+            (Some(events), Some(handle))
+        }
+        None => {
+            tracing::warn!(
+                "no --collector (PROBESIM_COLLECTOR): results go to the logs and /metrics only"
+            );
+            (None, None)
+        }
+    };
     let config = DaemonConfig {
         plan: discovered.plan,
         probes_per_interval: args.probes_per_interval,
@@ -173,7 +197,10 @@ async fn serve(args: RunArgs, options: DiscoverOptions) -> anyhow::Result<()> {
             .then_some(args.node_proxy_interval),
         sources,
     };
-    daemon::run(config, client, watch, lifecycle, metrics, None, shutdown).await;
+    daemon::run(config, client, watch, lifecycle, metrics, events, shutdown).await;
+    if let Some(stream) = stream {
+        stream.shutdown().await;
+    }
     tasks.abort_all();
     source_set.remove()?;
     Ok(())

@@ -2,6 +2,7 @@
 //! node's backends, so cardinality is bounded by what the node probes; a backend's series go
 //! when the backend does. Outcome and state labels take a fixed set of values.
 
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -75,6 +76,8 @@ pub struct ResourceLabels {
 #[derive(Debug)]
 pub struct Metrics {
     pub registry: Registry,
+    /// The collector stream's counters, once a stream runs.
+    pub stream: Arc<crate::stream::export::StreamExport>,
     pub backend_up: Family<BackendLabels, Gauge<f64, AtomicU64>>,
     pub probes: Family<OutcomeLabels, Counter>,
     pub duration: Family<LbLabels, Histogram>,
@@ -97,6 +100,8 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("probesim");
+        let stream = Arc::new(crate::stream::export::StreamExport::default());
+        registry.register_collector(Box::new(stream.clone()));
         let backend_up = Family::<BackendLabels, Gauge<f64, AtomicU64>>::default();
         registry.register(
             "backend_up",
@@ -159,6 +164,7 @@ impl Metrics {
         );
         Metrics {
             registry,
+            stream,
             backend_up,
             probes,
             duration,
