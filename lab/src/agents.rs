@@ -12,6 +12,7 @@ use probesim_agent::event::{Event, SourceMode};
 use probesim_agent::lb::health::EmulationSettings;
 use probesim_agent::lb::{Settings, aws::AwsSettings, azure::AzureSettings};
 use probesim_agent::model::Cloud;
+use probesim_agent::source::{self, LbSourceConfig, SourceSet, SourceSetConfig};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -35,6 +36,9 @@ pub struct AgentOptions {
     /// The collector the agents stream to ([`crate::collector::LabCollector::grpc_url`]);
     /// `None`: the lab keeps their events only.
     pub collector: Option<String>,
+    /// Where LB backends' probes leave from: the node (`node`) or the LB's own address through
+    /// the node's packet path (`lb-source`, set up in each node's namespace as the DaemonSet does).
+    pub source: SourceMode,
 }
 
 impl Default for AgentOptions {
@@ -45,6 +49,7 @@ impl Default for AgentOptions {
             node_proxy_interval: Some(daemon::node_proxy::DEFAULT_NODE_PROXY_INTERVAL),
             cloud: None,
             collector: None,
+            source: SourceMode::Node,
         }
     }
 }
@@ -192,8 +197,8 @@ async fn run_agent(
             azure: AzureSettings::default(),
             aws: AwsSettings::default(),
         },
-        source: SourceMode::Node,
-        non_tcp_source: SourceMode::Node,
+        source: options.source,
+        non_tcp_source: options.source,
     };
     let discovered = match daemon::discover(&client, &shared, &discover, &stop).await {
         Ok(Some(d)) => d,
@@ -236,13 +241,20 @@ async fn run_agent(
             }
         })
     };
+    let (source_set, sources) = match sources(options.source, discovered.identity.cloud) {
+        Ok(set) => set,
+        Err(e) => {
+            tracing::error!(node = %node, error = %e, "agent: no lb-source");
+            return;
+        }
+    };
     let config = DaemonConfig {
         plan: discovered.plan,
         probes_per_interval: options.probes_per_interval,
         engine: EngineConfig::default(),
         emulation: EmulationSettings::default(),
         node_proxy_interval: options.node_proxy_interval,
-        sources: Vec::new(),
+        sources,
     };
     daemon::run(
         config,
@@ -260,6 +272,32 @@ async fn run_agent(
         handle.shutdown().await;
     }
     tasks.abort_all();
+    if let Err(e) = source_set.remove() {
+        tracing::error!(node = %node, error = %e, "agent: removing lb-source");
+    }
+}
+
+type Sources = Vec<(SourceMode, probesim_agent::probe::ProbeSource)>;
+
+/// The probe sources of `mode`, set up in the calling thread's namespace (the node's).
+fn sources(mode: SourceMode, cloud: Cloud) -> Result<(SourceSet, Sources), String> {
+    let config = match mode {
+        SourceMode::LbSource => SourceSetConfig {
+            lb_source: Some(LbSourceConfig::with_addresses(source::default_lb_sources(
+                cloud,
+            ))),
+            syn: None,
+        },
+        _ => SourceSetConfig::default(),
+    };
+    let set = SourceSet::start(&config).map_err(|e| e.to_string())?;
+    let mut sources = Vec::new();
+    for mode in set.modes() {
+        if let Some(source) = set.for_mode(mode).map_err(|e| e.to_string())? {
+            sources.push((mode, source));
+        }
+    }
+    Ok((set, sources))
 }
 
 /// A stream client to the lab's collector, unspooled (a lab run is short).

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use probesim_collector::analysis::{self, AnalysisConfig};
 use probesim_collector::ingest::{DEFAULT_GRPC_PORT, IngestConfig};
+use probesim_collector::model::History;
 use probesim_collector::report::Report;
 use probesim_collector::server::{Collector, Listeners};
 use probesim_collector::store::{Filter, SqliteStore, Store, StoreConfig, TimeRange};
@@ -79,8 +80,9 @@ impl LabCollector {
         self.dir.join(DB_FILE)
     }
 
-    /// The collector's report over everything since it started (as `/api/v1/report`).
-    pub async fn report(&self) -> Result<Report, String> {
+    /// The collector's report over everything since it started (as `/api/v1/report`), and the
+    /// history it was made from.
+    pub async fn report(&self) -> Result<(History, Report), String> {
         let range = TimeRange {
             from: self.started - Duration::from_secs(1),
             to: SystemTime::now() + Duration::from_secs(1),
@@ -90,7 +92,8 @@ impl LabCollector {
             .history(range, Filter::default())
             .await
             .map_err(|e| e.to_string())?;
-        Ok(analysis::analyze(&history, &AnalysisConfig::default()))
+        let report = analysis::analyze(&history, &AnalysisConfig::default());
+        Ok((history, report))
     }
 
     /// Stops the collector (agents' streams end), stores what is pending and removes the

@@ -49,6 +49,30 @@ pub struct Scenario {
     pub actions: Vec<Timed<Action>>,
     #[serde(default)]
     pub expect: Vec<Timed<Expectation>>,
+    /// How probesim's agents run on the scenario's nodes.
+    #[serde(default)]
+    pub probesim: ProbesimSettings,
+}
+
+/// `probesim:` in a scenario: the agents' settings, as the DaemonSet would set them.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProbesimSettings {
+    /// `node` (default) or `lb-source` (`PROBESIM_SOURCE`).
+    #[serde(default)]
+    pub source: AgentSource,
+    /// How often the agents check the control plane's path to their node
+    /// (`PROBESIM_NODE_PROXY_INTERVAL`, 10 s by default).
+    #[serde(default, with = "duration::optional")]
+    pub node_proxy_interval: Option<Duration>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum AgentSource {
+    #[default]
+    Node,
+    LbSource,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]

@@ -6,13 +6,14 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use probesim_agent::event::{Event, Hop};
+use probesim_agent::event::{Event, Hop, SourceMode};
+use probesim_collector::model::History;
 use probesim_collector::report::Report;
 use probesim_collector::store::{BackendNow, Filter, Store};
 use tokio::time::Instant;
 
 use super::checks::Checked;
-use super::file::{Expectation, LbExpect, ProbesimCheck, Scenario};
+use super::file::{AgentSource, Expectation, LbExpect, ProbesimCheck, Scenario};
 use crate::agents::{AgentOptions, Agents};
 use crate::cluster::Cluster;
 use crate::collector::LabCollector;
@@ -27,8 +28,9 @@ pub struct Probesim {
 /// What probesim made of a scenario.
 #[derive(Debug)]
 pub struct Outcome {
-    /// The collector's report over the whole run.
+    /// The collector's report over the whole run, and the history it was made from.
     pub report: Report,
+    pub history: History,
     /// Probe results the agents reported, and how many the collector stored: equal unless the
     /// stream lost some (which it must not).
     pub results_reported: u64,
@@ -47,7 +49,18 @@ impl Probesim {
         let options = AgentOptions {
             what_if: what_if_versions(scenario),
             collector: Some(collector.grpc_url()),
+            source: match scenario.probesim.source {
+                AgentSource::Node => SourceMode::Node,
+                AgentSource::LbSource => SourceMode::LbSource,
+            },
             ..AgentOptions::default()
+        };
+        let options = AgentOptions {
+            node_proxy_interval: scenario
+                .probesim
+                .node_proxy_interval
+                .or(options.node_proxy_interval),
+            ..options
         };
         match Agents::start(cluster, &options) {
             Ok(agents) => Ok(Probesim { collector, agents }),
@@ -75,11 +88,12 @@ impl Probesim {
             .count() as u64;
         let stored =
             probesim_collector::metrics::Metrics::get(&self.collector.store().metrics().results);
-        let report = self.collector.report().await?;
+        let (history, report) = self.collector.report().await?;
         Ok((
             self.collector,
             Outcome {
                 report,
+                history,
                 results_reported: reported,
                 results_stored: stored,
             },
