@@ -5,18 +5,19 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use probesim_agent::daemon::{self, DaemonConfig, DiscoverOptions, metrics::Metrics};
+use probesim_agent::daemon::{self, DaemonConfig, DiscoverOptions, metrics::Metrics, observed};
 use probesim_agent::discovery::watch;
 use probesim_agent::engine::EngineConfig;
 use probesim_agent::event::{Event, SourceMode};
 use probesim_agent::lb::health::EmulationSettings;
 use probesim_agent::lb::{Settings, aws::AwsSettings, azure::AzureSettings};
 use probesim_agent::model::Cloud;
+use probesim_agent::observe::ObserverConfig;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::cluster::Cluster;
+use crate::cluster::{AWS_PROBE_SOURCE, Cluster};
 use crate::net::topology::{CONTROL_PLANE_ADDR, CONTROL_PLANE_PORT};
 
 /// Events kept for the lab's checks before new ones are dropped (and counted).
@@ -35,6 +36,10 @@ pub struct AgentOptions {
     /// The collector the agents stream to ([`crate::collector::LabCollector::grpc_url`]);
     /// `None`: the lab keeps their events only.
     pub collector: Option<String>,
+    /// Run the passive observer on each node's uplink (in the node's namespace), so that the
+    /// lab LB's probes (`Cluster::probe_from` with `ProbeSource::Lb`) are reported as
+    /// observed backends.
+    pub observe: bool,
 }
 
 impl Default for AgentOptions {
@@ -45,6 +50,7 @@ impl Default for AgentOptions {
             node_proxy_interval: Some(daemon::node_proxy::DEFAULT_NODE_PROXY_INTERVAL),
             cloud: None,
             collector: None,
+            observe: false,
         }
     }
 }
@@ -236,6 +242,17 @@ async fn run_agent(
             }
         })
     };
+    let observe = if options.observe {
+        match observer_config(discovered.identity.cloud) {
+            Ok(config) => Some(config),
+            Err(e) => {
+                tracing::error!(node = %node, error = %e, "agent: no observer");
+                return;
+            }
+        }
+    } else {
+        None
+    };
     let config = DaemonConfig {
         plan: discovered.plan,
         probes_per_interval: options.probes_per_interval,
@@ -243,6 +260,7 @@ async fn run_agent(
         emulation: EmulationSettings::default(),
         node_proxy_interval: options.node_proxy_interval,
         sources: Vec::new(),
+        observe,
     };
     daemon::run(
         config,
@@ -253,13 +271,26 @@ async fn run_agent(
         Some(daemon::Events::new(events_tx)),
         stop,
     )
-    .await;
+    .await
+    .unwrap_or_else(|e| tracing::error!(node = %node, error = %e, "agent failed"));
     let _ = forward.await;
     if let Some((tx, handle)) = stream {
         drop(tx);
         handle.shutdown().await;
     }
     tasks.abort_all();
+}
+
+/// The observer of a lab node: its uplinks, and the lab LB's source addresses for the cloud
+/// (168.63.129.16 for Azure; for AWS the /24 subnet of the address the lab's LB probes from).
+fn observer_config(cloud: Cloud) -> Result<ObserverConfig, String> {
+    let interfaces = probesim_agent::observe::uplinks().map_err(|e| e.to_string())?;
+    let networks = match cloud {
+        Cloud::Azure => Vec::new(),
+        Cloud::Aws => vec![(AWS_PROBE_SOURCE, 24)],
+    };
+    observed::config(cloud, interfaces, &networks, "AgentOptions::observe")
+        .map_err(|e| e.to_string())
 }
 
 /// A stream client to the lab's collector, unspooled (a lab run is short).
