@@ -281,10 +281,14 @@ async fn run_agent(
     tasks.abort_all();
 }
 
-/// The observer of a lab node: its uplinks, and the lab LB's source addresses for the cloud
+/// A lab node's link to the fabric, where the LB's probes arrive (lab nodes route the fabric
+/// and the LB sources through it, with no default route for `observe::uplinks` to find).
+pub const NODE_UPLINK: &str = "eth0";
+
+/// The observer of a lab node: its uplink, and the lab LB's source addresses for the cloud
 /// (168.63.129.16 for Azure; for AWS the /24 subnet of the address the lab's LB probes from).
 fn observer_config(cloud: Cloud) -> Result<ObserverConfig, String> {
-    let interfaces = probesim_agent::observe::uplinks().map_err(|e| e.to_string())?;
+    let interfaces = vec![NODE_UPLINK.to_owned()];
     let networks = match cloud {
         Cloud::Azure => Vec::new(),
         Cloud::Aws => vec![(AWS_PROBE_SOURCE, 24)],
