@@ -13,7 +13,7 @@ use probesim_agent::daemon::{
 use probesim_agent::discovery::watch;
 use probesim_agent::engine::EngineConfig;
 use probesim_agent::lb::health::EmulationSettings;
-use probesim_agent::source::SourceSet;
+use probesim_agent::source::{SourceSet, caps};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -103,7 +103,22 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         non_tcp_source: args.sources.non_tcp_mode(),
     };
     daemon::setup::validate(&options)?;
-    observe_flags(&args)?;
+    if observe_flags(&args)?.0.is_some() {
+        // Before anything connects: the error names the capability and the manifest setting.
+        match caps::require("observe", &caps::OBSERVE) {
+            Err(probesim_agent::error::Error::MissingCapability {
+                capability,
+                grant,
+                why,
+                ..
+            }) => anyhow::bail!(
+                "--observe needs {capability} ({why}); grant it in the DaemonSet with \
+                 `securityContext.capabilities.add: [{grant}]`, or leave --observe \
+                 (PROBESIM_OBSERVE) out"
+            ),
+            other => other?,
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -229,7 +244,7 @@ async fn serve(args: RunArgs, options: DiscoverOptions) -> anyhow::Result<()> {
 /// `--observe` and `--observe-lb-network`, checked before anything connects.
 fn observe_flags(
     args: &RunArgs,
-) -> anyhow::Result<(Option<observed::Interfaces>, Vec<(std::net::Ipv4Addr, u8)>)> {
+) -> anyhow::Result<(Option<observed::Interfaces>, Vec<observed::Network>)> {
     let interfaces = match &args.observe {
         Some(text) => observed::parse_interfaces("--observe", text)?,
         None => None,

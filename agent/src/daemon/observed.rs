@@ -87,8 +87,11 @@ pub fn parse_interfaces(flag: &'static str, text: &str) -> Result<Option<Interfa
     Ok(Some(Interfaces::Named(names)))
 }
 
+/// An IPv4 network: address and prefix length.
+pub type Network = (Ipv4Addr, u8);
+
 /// Parses an IPv4 network (`10.224.255.0/24`, or an address for /32).
-pub fn parse_network(flag: &'static str, text: &str) -> Result<(Ipv4Addr, u8)> {
+pub fn parse_network(flag: &'static str, text: &str) -> Result<Network> {
     let bad = |message: &str| Error::Flag {
         flag,
         value: text.to_owned(),
@@ -117,7 +120,7 @@ pub fn parse_network(flag: &'static str, text: &str) -> Result<(Ipv4Addr, u8)> {
 pub fn config(
     cloud: Cloud,
     interfaces: Vec<String>,
-    networks: &[(Ipv4Addr, u8)],
+    networks: &[Network],
     networks_flag: &'static str,
 ) -> Result<ObserverConfig> {
     let mut config = match cloud {
