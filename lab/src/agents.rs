@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use probesim_agent::daemon::{self, DaemonConfig, DiscoverOptions, metrics::Metrics};
+use probesim_agent::daemon::{self, DaemonConfig, DiscoverOptions, metrics::Metrics, observed};
 use probesim_agent::discovery::watch;
 use probesim_agent::engine::EngineConfig;
 use probesim_agent::event::{Event, SourceMode};
@@ -13,11 +13,12 @@ use probesim_agent::lb::health::EmulationSettings;
 use probesim_agent::lb::{Settings, aws::AwsSettings, azure::AzureSettings};
 use probesim_agent::model::Cloud;
 use probesim_agent::source::{self, LbSourceConfig, SourceSet, SourceSetConfig};
+use probesim_agent::observe::ObserverConfig;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::cluster::Cluster;
+use crate::cluster::{AWS_PROBE_SOURCE, Cluster};
 use crate::net::topology::{CONTROL_PLANE_ADDR, CONTROL_PLANE_PORT};
 
 /// Events kept for the lab's checks before new ones are dropped (and counted).
@@ -39,6 +40,10 @@ pub struct AgentOptions {
     /// Where LB backends' probes leave from: the node (`node`) or the LB's own address through
     /// the node's packet path (`lb-source`, set up in each node's namespace as the DaemonSet does).
     pub source: SourceMode,
+    /// Run the passive observer on each node's uplink (in the node's namespace), so that the
+    /// lab LB's probes (`Cluster::probe_from` with `ProbeSource::Lb`) are reported as
+    /// observed backends.
+    pub observe: bool,
 }
 
 impl Default for AgentOptions {
@@ -50,6 +55,7 @@ impl Default for AgentOptions {
             cloud: None,
             collector: None,
             source: SourceMode::Node,
+            observe: false,
         }
     }
 }
@@ -248,6 +254,17 @@ async fn run_agent(
             return;
         }
     };
+    let observe = if options.observe {
+        match observer_config(discovered.identity.cloud) {
+            Ok(config) => Some(config),
+            Err(e) => {
+                tracing::error!(node = %node, error = %e, "agent: no observer");
+                return;
+            }
+        }
+    } else {
+        None
+    };
     let config = DaemonConfig {
         plan: discovered.plan,
         probes_per_interval: options.probes_per_interval,
@@ -255,6 +272,7 @@ async fn run_agent(
         emulation: EmulationSettings::default(),
         node_proxy_interval: options.node_proxy_interval,
         sources,
+        observe,
     };
     daemon::run(
         config,
@@ -265,7 +283,8 @@ async fn run_agent(
         Some(daemon::Events::new(events_tx)),
         stop,
     )
-    .await;
+    .await
+    .unwrap_or_else(|e| tracing::error!(node = %node, error = %e, "agent failed"));
     let _ = forward.await;
     if let Some((tx, handle)) = stream {
         drop(tx);
@@ -298,6 +317,22 @@ fn sources(mode: SourceMode, cloud: Cloud) -> Result<(SourceSet, Sources), Strin
         }
     }
     Ok((set, sources))
+}
+
+/// A lab node's link to the fabric, where the LB's probes arrive (lab nodes route the fabric
+/// and the LB sources through it, with no default route for `observe::uplinks` to find).
+pub const NODE_UPLINK: &str = "eth0";
+
+/// The observer of a lab node: its uplink, and the lab LB's source addresses for the cloud
+/// (168.63.129.16 for Azure; for AWS the /24 subnet of the address the lab's LB probes from).
+fn observer_config(cloud: Cloud) -> Result<ObserverConfig, String> {
+    let interfaces = vec![NODE_UPLINK.to_owned()];
+    let networks = match cloud {
+        Cloud::Azure => Vec::new(),
+        Cloud::Aws => vec![(AWS_PROBE_SOURCE, 24)],
+    };
+    observed::config(cloud, interfaces, &networks, "AgentOptions::observe")
+        .map_err(|e| e.to_string())
 }
 
 /// A stream client to the lab's collector, unspooled (a lab run is short).

@@ -78,6 +78,8 @@ pub struct Metrics {
     pub registry: Registry,
     /// The collector stream's counters, once a stream runs.
     pub stream: Arc<crate::stream::export::StreamExport>,
+    /// The passive observer's counters, once it runs.
+    pub observer: Arc<super::observed::ObserverExport>,
     pub backend_up: Family<BackendLabels, Gauge<f64, AtomicU64>>,
     pub probes: Family<OutcomeLabels, Counter>,
     pub duration: Family<LbLabels, Histogram>,
@@ -102,6 +104,8 @@ impl Metrics {
         let mut registry = Registry::with_prefix("probesim");
         let stream = Arc::new(crate::stream::export::StreamExport::default());
         registry.register_collector(Box::new(stream.clone()));
+        let observer = Arc::new(super::observed::ObserverExport::default());
+        registry.register_collector(Box::new(observer.clone()));
         let backend_up = Family::<BackendLabels, Gauge<f64, AtomicU64>>::default();
         registry.register(
             "backend_up",
@@ -165,6 +169,7 @@ impl Metrics {
         Metrics {
             registry,
             stream,
+            observer,
             backend_up,
             probes,
             duration,
