@@ -11,5 +11,6 @@ pub mod model;
 pub mod report;
 pub mod store;
 pub mod timeline;
+pub mod ui;
 
 pub use error::{Error, Result};
