@@ -301,7 +301,8 @@ export class Lanes {
     const markers = lane.markers.filter((m) => Math.abs(m.at_ms - p.t) <= tol && (!markerStyle(m.kind).minor || this.showMinor()));
     for (const m of markers) {
       const detail = Object.entries(m.detail).map(([k, v]) => `${k}=${v}`).join(" ");
-      lines.push(h("div", {}, h("span.mk", {}, markerStyle(m.kind).glyph), ` ${markerStyle(m.kind).label} ${clockMs(m.at_ms)} `,
+      const ms = markerStyle(m.kind);
+      lines.push(h("div", {}, h("span.mk", { style: `border-color:${ms.color};color:${ms.color}` }, ms.glyph), ` ${markerStyle(m.kind).label} ${clockMs(m.at_ms)} `,
         h("span.muted", {}, `${m.object} ${detail}`)));
     }
     const band = lane.bands.find((b) => p.t >= b.from_ms && p.t < b.to_ms);

@@ -85,7 +85,26 @@ function card(service, groups, report) {
         h("a", { href: `#/timeline?service=${encodeURIComponent(name)}` }, "Timeline →"),
         h("a", { href: `#/rollout?service=${encodeURIComponent(name)}` }, "Rollout →"))),
     report ? findingsList(report) : null,
-    groups.map((g) => rule(g, name)));
+    groups.filter((g) => g.hop === "lb").map((g) => rule(g, name)),
+    hops(groups.filter((g) => g.hop !== "lb")));
+}
+
+// The plain checks along the path (pod, ClusterIP, NodePort), one line per port.
+const HOP_ORDER = ["pod", "cluster-ip", "node-port"];
+
+function hops(groups) {
+  if (!groups.length) return null;
+  const ports = [...new Set(groups.map((g) => g.port))];
+  return h("div.hops", {}, h("span.muted", {}, "path checks "), ports.map((port) =>
+    h("span.hop-port", {}, h("b", {}, `:${port} `), groups
+      .filter((g) => g.port === port)
+      .sort((a, b) => HOP_ORDER.indexOf(a.hop) - HOP_ORDER.indexOf(b.hop))
+      .flatMap((g) => g.versions.filter((v) => !v.what_if).map((v) => {
+        const inside = v.members.filter((m) => m.rotation === "in").length;
+        return h(`span.hop.verdict-${v.verdict}`, { dataset: { hop: g.hop, verdict: v.verdict },
+          title: `${g.hop} check (${v.probe}): ${inside} of ${v.members.length} pass` },
+        `${verdictIcon(v.verdict)} ${g.hop} ${inside}/${v.members.length}`);
+      })))));
 }
 
 function findingsList(report) {

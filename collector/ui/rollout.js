@@ -59,7 +59,7 @@ function service(s, width) {
       drains.length ? h("div.stat", { dataset: { uncovered: uncovered.length } },
         uncovered.length ? h("b.bad", {}, `✕ ${uncovered.length} of ${drains.length} pods exposed`)
           : h("b.good", {}, `✓ ${drains.filter((p) => p.covered).length} of ${drains.length} pods covered`)) : null),
-    drains.length ? h("h3", {}, "Drain: after Terminating") : null,
+    drains.length ? h("h3", {}, "Drain: seconds after Terminating (the delete request)") : null,
     drains.length ? drainChart(drains, width) : null,
     registrations(s, width));
 }
@@ -74,14 +74,13 @@ function scale(max, width) {
   return (s) => (Math.max(0, s) / max) * width;
 }
 
-function axis(x, max, width, label) {
+function axis(x, max, width) {
   const step = [1, 2, 5, 10, 15, 30, 60, 120, 300].find((s) => max / s <= width / 60) ?? 600;
   const g = svg("g", { class: "axis" });
   for (let s = 0; s <= max; s += step) {
     g.append(svg("line", { x1: x(s), x2: x(s), y1: 0, y2: 5000, class: "gridline" }),
       svg("text", { x: x(s) + 2, y: 14 }, `${s} s`));
   }
-  g.append(svg("text", { x: width - 4, y: 14, "text-anchor": "end", class: "axis-title" }, label));
   return g;
 }
 
@@ -125,7 +124,7 @@ function drainChart(pods, width) {
   });
   const chart = svg("svg", { width: plotW, height: AXIS + pods.length * ROW, class: "chart", role: "img",
     "aria-label": "drain per pod after Terminating" },
-  defs(), axis(x, max, plotW, "seconds after Terminating"), rows);
+  defs(), axis(x, max, plotW), rows);
   const labels = pods.map((p) => h("div.row-label", { style: `height:${ROW}px` },
     h("b", {}, p.pod.split("/")[1] ?? p.pod), h("span.muted", {}, ` ${p.node ?? ""} · ${clock(Date.parse(p.terminating_at))}`)));
   const verdicts = pods.map((p) => drainVerdict(p));
@@ -169,12 +168,12 @@ function registrations(s, width) {
       svg("line", { x1: x(r.max_s), x2: x(r.max_s), y1: y + 10, y2: y + 22, class: "whisker" }),
       svg("title", {}, `Ready → in rotation: median ${secs(r.median_s)}, ${secs(r.min_s)}–${secs(r.max_s)} over ${r.count} probers`));
   });
-  return h("div", {}, h("h3", {}, "Registration: Ready → LB in rotation"),
+  return h("div", {}, h("h3", {}, "Registration: seconds from Ready to LB in rotation, per pod"),
     h("div.chart-grid", {},
       h("div.labels", { style: `padding-top:${AXIS}px` }, rows.map((b) => h("div.row-label", { style: `height:${ROW}px` },
         h("b", {}, (b.pod ?? b.node).split("/").pop()), h("span.muted", {}, ` ${b.target} · ${b.node}`)))),
       svg("svg", { width: plotW, height: AXIS + rows.length * ROW, class: "chart", role: "img", "aria-label": "registration per pod" },
-        axis(x, max, plotW, "seconds after Ready"), bars),
+        axis(x, max, plotW), bars),
       h("div.verdicts", { style: `padding-top:${AXIS}px` }, rows.map((b) => h("div.verdict-row", { style: `height:${ROW}px` },
         `${secs(b.latencies.registration.median_s)} median`, h("span.muted", {}, ` (${b.rotation} rotation now)`))))));
 }

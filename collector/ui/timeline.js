@@ -72,7 +72,7 @@ export async function renderTimeline(root, params) {
     else if (windowed) [from, to] = windowed;
     data = await load("lanes", { service: params.service, node: options.node || undefined, from, to });
     const first = !lanes.data;
-    lanes.view = [from, to];
+    lanes.view = [windowed ? from : fitStart(data, from, to), to];
     redraw();
     if (first && params.backend) {
       const lane = data.lanes.find((l) => String(l.id) === params.backend);
@@ -91,6 +91,14 @@ export async function renderTimeline(root, params) {
 
   await refresh();
   return { refresh: () => refresh(), dispose: () => lanes.dispose() };
+}
+
+// Without a chosen window, the view starts shortly before the first backend of the range was
+// seen: a young collector's data is not a sliver at the right edge.
+function fitStart(data, from, to) {
+  const earliest = Math.min(...data.lanes.map((l) => l.first_seen_ms));
+  if (!Number.isFinite(earliest) || earliest <= from) return from;
+  return Math.max(from, earliest - Math.max(10_000, (to - earliest) * 0.05));
 }
 
 function check(label, on, onChange) {

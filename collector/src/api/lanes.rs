@@ -5,14 +5,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use probesim_agent::event::{BackendKey, Lifecycle};
+use probesim_agent::event::{BackendKey, Lifecycle, LifecycleKind};
 use probesim_agent::lb::health::LbState;
 use serde::Serialize;
 
 use super::json::{self, GapJson, Stamp, stamp};
 use crate::model::{BackendHistory, History, LATENCY_BUCKETS_MS, Rollup};
 use crate::store::TimeRange;
-use crate::store::codec::{KeyJson, ms};
+use crate::store::codec::{KeyJson, from_ms, ms};
 use crate::timeline::BackendRowId;
 
 /// Density buckets per lane: about one per two pixels of a wide lane.
@@ -155,7 +155,7 @@ fn probe_words(b: &BackendHistory) -> String {
     let s = &b.spec;
     let path = s.path.as_deref().unwrap_or("");
     format!(
-        "{} {}{} every {}s, timeout {}s, {}/{}",
+        "{} :{} {} every {}s, timeout {}s, thresholds {}/{}",
         s.protocol.as_str(),
         s.port,
         path,
@@ -280,17 +280,46 @@ fn markers(events: &[Lifecycle], key: &BackendKey, from: i64, to: i64) -> Vec<Ma
     let mut out: Vec<Marker> = events
         .iter()
         .filter(|e| concerns(e, key))
-        .map(|e| Marker {
-            kind: e.kind.as_str(),
-            at_ms: ms(e.object_time.unwrap_or(e.seen_at)),
-            object: e.object.to_string(),
-            detail: e.detail.iter().cloned().collect(),
+        .map(|e| {
+            let mut detail: BTreeMap<String, String> = e.detail.iter().cloned().collect();
+            let at_ms = marker_time(e, &mut detail);
+            Marker {
+                kind: e.kind.as_str(),
+                at_ms,
+                object: e.object.to_string(),
+                detail,
+            }
         })
         .filter(|m| (from..=to).contains(&m.at_ms))
         .collect();
     let excess = out.len().saturating_sub(MAX_MARKERS_PER_LANE);
     out.drain(..excess);
     out
+}
+
+/// When a marker stands: the event's time, except for Terminating, which Kubernetes dates at
+/// `deletionTimestamp` (the request plus the grace period): the marker stands at the delete
+/// request, sharpened to the agent's sighting within that whole second (REPORT.md), and the
+/// detail keeps `deletion_timestamp`.
+pub fn marker_time(e: &Lifecycle, detail: &mut BTreeMap<String, String>) -> i64 {
+    let at = ms(e.object_time.unwrap_or(e.seen_at));
+    if e.kind != LifecycleKind::PodTerminating {
+        return at;
+    }
+    let Some(grace) = detail
+        .get("grace_period_s")
+        .and_then(|g| g.parse::<i64>().ok())
+    else {
+        return at;
+    };
+    detail.insert("deletion_timestamp".to_owned(), json::rfc3339(from_ms(at)));
+    let request = at - grace * 1000;
+    let seen = ms(e.seen_at);
+    if (request..request + 1000).contains(&seen) {
+        seen
+    } else {
+        request
+    }
 }
 
 /// Whether a lifecycle event is about this backend: its pod, its address, its node, or the

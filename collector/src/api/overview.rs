@@ -171,7 +171,7 @@ pub fn verdict(members: &[Member]) -> &'static str {
 
 fn probe_words(s: &probesim_agent::model::ProbeSpec) -> String {
     format!(
-        "{} {}{} every {}s",
+        "{} :{} {} every {}s",
         s.protocol.as_str(),
         s.port,
         s.path.as_deref().unwrap_or(""),

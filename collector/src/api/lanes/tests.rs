@@ -209,3 +209,30 @@ fn ui_lanes_carry_the_lifecycle_markers_of_the_backends_pod_and_node_only() {
     );
     assert!(lane.probe.starts_with("http "), "{}", lane.probe);
 }
+
+#[test]
+fn ui_lanes_put_the_terminating_marker_at_the_delete_request_not_at_deletion_timestamp() {
+    let terminating = |seen_at: u64, detail: Vec<(String, String)>| Lifecycle {
+        kind: LifecycleKind::PodTerminating,
+        object: ObjectRef::new("Pod", "default", "web-5"),
+        node: None,
+        address: None,
+        object_time: Some(at_ms(T0 + 30_000)),
+        seen_at: at_ms(T0 + seen_at),
+        detail,
+    };
+    let grace = || vec![("grace_period_s".to_owned(), "20".to_owned())];
+    let table = [
+        // Seen within the request's whole second: the sighting is sharper.
+        (terminating(10_400, grace()), t(10_400), true),
+        // Seen later (a slow watch): the request's second.
+        (terminating(12_000, grace()), t(10_000), true),
+        // No grace period known: deletionTimestamp as it is.
+        (terminating(10_400, Vec::new()), t(30_000), false),
+    ];
+    for (event, expected, has_deletion) in table {
+        let mut detail: BTreeMap<String, String> = event.detail.iter().cloned().collect();
+        assert_eq!(marker_time(&event, &mut detail), expected, "{event:?}");
+        assert_eq!(detail.contains_key("deletion_timestamp"), has_deletion);
+    }
+}
