@@ -32,6 +32,13 @@ export function go(name, params = {}) {
   location.hash = `#/${name}${q ? `?${q}` : ""}`;
 }
 
+// Like go(), and renders even when the address stays the same (no hashchange then).
+function navigate(name, params) {
+  const before = location.hash;
+  go(name, params);
+  if (location.hash === before) render();
+}
+
 // The range the views should show: [from, to] in unix ms.
 export function range() {
   const { params } = route();
@@ -119,8 +126,7 @@ function start() {
     delete params.from;
     delete params.to;
     setLive(true);
-    go(name, params);
-    render();
+    navigate(name, params);
   });
   document.getElementById("live").addEventListener("click", () => {
     setLive(!state.live);

@@ -8,6 +8,8 @@ import { cssClass, legend, styleOf } from "./palette.js";
 
 // Members shown as chips; more are drawn as a grid of cells.
 export const MAX_CHIPS = 48;
+// Agents listed one by one; more fold away (a summary line says how many are ok).
+export const MAX_AGENT_CHIPS = 16;
 const CELL = 10;
 
 export async function renderOverview(root, params) {
@@ -49,7 +51,9 @@ function agentsStrip(agents, overview) {
       overview.removed ? h("span.muted", {}, ` (+${overview.removed} removed)`) : null),
     h("div.stat", {}, h("b", {}, list.length), " agents: ",
       `${by("ok")} ok`, by("stale") ? `, ${by("stale")} stale` : "", by("disconnected") ? `, ${by("disconnected")} disconnected` : ""),
-    h("div.agents", {}, chips));
+    list.length <= MAX_AGENT_CHIPS ? h("div.agents", {}, chips)
+      : h("details.agents-more", {}, h("summary", {}, by("ok") === list.length ? "show all" : "show all (problems first)"),
+        h("div.agents", {}, chips.sort((a, b) => (a.dataset.health === "ok") - (b.dataset.health === "ok")))));
 }
 
 function sections(overview, findings, params) {

@@ -1,16 +1,19 @@
 //! The collector's web UI in headless Chromium, against a collector filled by lab scenarios:
 //! S1 (what-if 1.24 fails while 1.23 passes; a node cordoned while the page is open) for the
 //! overview and the timeline, S4 (an ALB rollout) for the rollout view. Checks what the pages
-//! show and saves screenshots under target/test-artefacts/ui/.
+//! show and saves screenshots under target/test-artefacts/ui/. A third test draws thousands of
+//! made-up backends and measures how long the pages take.
 
 #[path = "ui_browser/feed.rs"]
 mod feed;
+#[path = "ui_browser/many.rs"]
+mod many;
 #[path = "ui_browser/webdriver.rs"]
 mod webdriver;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
 use probesim_lab::agents::{AgentOptions, Agents};
@@ -258,11 +261,14 @@ async fn check_s1(
         .expect("hover");
     let tip = tip.as_str().unwrap_or_default();
     screenshot(browser, "s1-timeline.png").await;
-    let debug = browser.eval(&format!("const x = new XMLHttpRequest(); x.open('GET', '/api/v1/lanes?service={S1_SERVICE}', false); x.send(); return x.responseText.slice(0, 3000);")).await;
-    assert!(
-        tip.contains('×') && tip.contains("probes"),
-        "hover details: {tip:?} {debug:?}"
-    );
+    if !(tip.contains('×') && tip.contains("probes")) {
+        let script = format!(
+            "const x = new XMLHttpRequest(); x.open('GET', '/api/v1/lanes?service={S1_SERVICE}', false);
+             x.send(); return x.responseText.slice(0, 3000);"
+        );
+        let lanes = browser.eval(&script).await;
+        panic!("hover details: {tip:?}; lanes: {lanes:?}");
+    }
     // Zoom in: the window (in the address) narrows.
     browser
         .eval("document.querySelector('.zoom button').click(); return true;")
@@ -374,3 +380,88 @@ async fn check_s4(browser: &Browser, collector: &feed::Collector) {
     println!("lanes with Ready / Terminating markers: {markers}");
     screenshot(browser, "s4-timeline.png").await;
 }
+
+#[test]
+fn ui_draws_thousands_of_backends_quickly_and_keeps_only_visible_lanes_in_the_page() {
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !probesim_agent::netns::test_may_run("ui scale", webdriver::check_browser()) {
+        return;
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let collector = feed::Collector::filled(|store| many::fill(store, Duration::from_secs(600)))
+            .await
+            .expect("collector");
+        let browser = Browser::start().await.expect("browser");
+        let total = many::total();
+
+        let started = Instant::now();
+        browser.goto(&collector.url("/#/overview")).await.expect("overview");
+        let shown_count = shown(
+            &browser,
+            "every Service's card",
+            &format!(
+                "return document.querySelectorAll('article.card').length === {} &&
+                   document.querySelector('.strip').innerText.includes('{total} backends');",
+                many::SERVICES
+            ),
+        )
+        .await;
+        let overview = started.elapsed();
+        assert_eq!(shown_count, json!(true));
+        let grids = browser
+            .eval("return document.querySelectorAll('canvas.grid').length")
+            .await
+            .expect("grids");
+        assert_eq!(grids, json!(many::SERVICES), "{} members per Service: cells", many::PER_SERVICE);
+        screenshot(&browser, "scale-overview.png").await;
+
+        let started = Instant::now();
+        browser.goto(&collector.url("/#/timeline")).await.expect("timeline");
+        shown(
+            &browser,
+            "the lanes of every backend",
+            &format!(
+                "const s = document.querySelector('.toolbar .muted');
+                 return s && s.innerText.startsWith('{total} backends') && document.querySelector('.lane-label');"
+            ),
+        )
+        .await;
+        let timeline = started.elapsed();
+        let in_page = browser
+            .eval("return document.querySelectorAll('.lane-label').length")
+            .await
+            .expect("labels");
+        let in_page = in_page.as_u64().unwrap_or(u64::MAX);
+        assert!(in_page < 100, "only visible lanes are in the page: {in_page} of {total}");
+        // Scrolling to the end draws the last lanes.
+        let started = Instant::now();
+        let last = browser
+            .eval(
+                "const s = document.querySelector('.scroller'); s.scrollTop = s.scrollHeight;
+                 s.dispatchEvent(new Event('scroll'));
+                 const l = [...document.querySelectorAll('.lane-label')].map(x => x.dataset.pod);
+                 return l[l.length - 1];",
+            )
+            .await
+            .expect("scroll");
+        let scrolled = started.elapsed();
+        assert_eq!(last, json!(format!("default/web-{:02}-{:05}", many::SERVICES - 1, total - 1)));
+        screenshot(&browser, "scale-timeline.png").await;
+        println!(
+            "{total} backends: overview shown in {overview:?}, timeline in {timeline:?}, \
+             scroll to the end in {scrolled:?}"
+        );
+        assert!(
+            overview < SCALE_BUDGET && timeline < SCALE_BUDGET,
+            "slow with {total} backends: overview {overview:?}, timeline {timeline:?}"
+        );
+        browser.quit().await;
+        collector.stop().await.expect("stop");
+    });
+}
+
+/// How long a page may take with thousands of backends on a loaded CI machine (debug build).
+const SCALE_BUDGET: Duration = Duration::from_secs(20);

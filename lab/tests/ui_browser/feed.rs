@@ -3,6 +3,7 @@
 //! the collector's HTTP listener on 127.0.0.1.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -25,7 +26,15 @@ pub struct Collector {
     _dir: tempfile::TempDir,
 }
 
-fn agent_id(node: &str) -> AgentId {
+async fn open() -> Result<(tempfile::TempDir, SqliteStore), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let store = SqliteStore::open(dir.path().join("ui.db"), StoreConfig::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((dir, store))
+}
+
+pub fn agent_id(node: &str) -> AgentId {
     Arc::from(format!("{node}/lab"))
 }
 
@@ -37,10 +46,7 @@ impl Collector {
         k8s_version: &str,
         what_if: &[String],
     ) -> Result<Collector, String> {
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let store = SqliteStore::open(dir.path().join("ui.db"), StoreConfig::default())
-            .await
-            .map_err(|e| e.to_string())?;
+        let (dir, store) = open().await?;
         for node in nodes {
             store.agent_connected(&AgentInfo {
                 id: agent_id(node),
@@ -52,10 +58,27 @@ impl Collector {
                 connected_at: SystemTime::now(),
             });
         }
-        let listener =
-            probesim_collector::api::bind("127.0.0.1:0".parse().map_err(|e| format!("{e}"))?)
-                .await
-                .map_err(|e| e.to_string())?;
+        Collector::serve(dir, store, Some(agents)).await
+    }
+
+    /// A store filled by `fill`, served without agents.
+    pub async fn filled<F: Future<Output = Result<(), String>>>(
+        fill: impl FnOnce(SqliteStore) -> F,
+    ) -> Result<Collector, String> {
+        let (dir, store) = open().await?;
+        fill(store.clone()).await?;
+        Collector::serve(dir, store, None).await
+    }
+
+    async fn serve(
+        dir: tempfile::TempDir,
+        store: SqliteStore,
+        agents: Option<Arc<Agents>>,
+    ) -> Result<Collector, String> {
+        let addr = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
+        let listener = probesim_collector::api::bind(addr)
+            .await
+            .map_err(|e| e.to_string())?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let stop = CancellationToken::new();
         let server = {
@@ -66,7 +89,10 @@ impl Collector {
                 }
             })
         };
-        let feed = tokio::spawn(feed(agents, store.clone(), stop.clone()));
+        let feed = match agents {
+            Some(agents) => tokio::spawn(feed(agents, store, stop.clone())),
+            None => tokio::spawn(async { Ok(()) }),
+        };
         Ok(Collector {
             addr,
             stop,
