@@ -234,9 +234,12 @@ fn push_band(
     });
 }
 
+/// A bucket being summed: its counts, outcome kinds and latency histogram.
+type BucketAcc = (Density, HashMap<String, u64>, Vec<u64>);
+
 /// Rollups summed per bucket; empty buckets left out.
 pub fn density(rollups: &[Rollup], from: i64, bucket_ms: i64) -> Vec<Density> {
-    let mut buckets: BTreeMap<i64, (Density, HashMap<String, u64>, Vec<u64>)> = BTreeMap::new();
+    let mut buckets: BTreeMap<i64, BucketAcc> = BTreeMap::new();
     for r in rollups {
         let at = i64::try_from(r.second).unwrap_or(i64::MAX / 1000) * 1000;
         let i = (at - from).max(0) / bucket_ms;

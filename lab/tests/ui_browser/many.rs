@@ -35,7 +35,12 @@ pub async fn fill(store: SqliteStore, ago: Duration) -> Result<(), String> {
         let id = (i / NODES) as u64;
         let template = synthetic::backend(id, &format!("web-{service:02}"), &node_name, 1);
         let mut key = template.key.clone();
-        let address = Ipv4Addr::new(10, 100 + (i / 65_000) as u8, ((i / 250) % 256) as u8, (i % 250) as u8 + 1);
+        let address = Ipv4Addr::new(
+            10,
+            100 + (i / 65_000) as u8,
+            ((i / 250) % 256) as u8,
+            (i % 250) as u8 + 1,
+        );
         key.target = SocketAddr::new(IpAddr::V4(address), 8080);
         key.pod = Some(format!("default/web-{service:02}-{i:05}"));
         key.object = ObjectRef::new("Ingress", "default", &format!("web-{service:02}"));
@@ -47,18 +52,44 @@ pub async fn fill(store: SqliteStore, ago: Duration) -> Result<(), String> {
         let events = &mut per_node[node];
         events.push(Event::Backend(backend));
         for prober in 0..synthetic::PROBERS {
-            let at = start + Duration::from_millis(1_000 + u64::from(prober) * 150 + (i as u64 % 1000));
-            events.push(Event::Transition(synthetic::transition(id, prober, LbState::Initial, LbState::Healthy, None, at)));
+            let at =
+                start + Duration::from_millis(1_000 + u64::from(prober) * 150 + (i as u64 % 1000));
+            events.push(Event::Transition(synthetic::transition(
+                id,
+                prober,
+                LbState::Initial,
+                LbState::Healthy,
+                None,
+                at,
+            )));
             if i % 10 == 3 {
                 let at = at + Duration::from_secs(60);
                 let reason = Some(Reason::TargetResponseCodeMismatch(503));
-                events.push(Event::Transition(synthetic::transition(id, prober, LbState::Healthy, LbState::Unhealthy, reason, at)));
+                events.push(Event::Transition(synthetic::transition(
+                    id,
+                    prober,
+                    LbState::Healthy,
+                    LbState::Unhealthy,
+                    reason,
+                    at,
+                )));
             }
         }
         for n in 0..RESULTS {
             let at = start + Duration::from_secs(5 + n * 20);
-            let outcome = if i % 10 == 3 && n >= 3 { Outcome::HttpStatus(503) } else { Outcome::HttpStatus(200) };
-            let r = synthetic::result(&spec, id, (n % 8) as u32, at, outcome, Duration::from_millis(3));
+            let outcome = if i % 10 == 3 && n >= 3 {
+                Outcome::HttpStatus(503)
+            } else {
+                Outcome::HttpStatus(200)
+            };
+            let r = synthetic::result(
+                &spec,
+                id,
+                (n % 8) as u32,
+                at,
+                outcome,
+                Duration::from_millis(3),
+            );
             events.push(Event::Result(r));
         }
     }
@@ -80,7 +111,10 @@ pub async fn fill(store: SqliteStore, ago: Duration) -> Result<(), String> {
             events,
             dropped: DropCounts::default(),
         };
-        store.accept(batch).await.map_err(|e| format!("{name}: {e}"))?;
+        store
+            .accept(batch)
+            .await
+            .map_err(|e| format!("{name}: {e}"))?;
     }
     Ok(())
 }

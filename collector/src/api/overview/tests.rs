@@ -75,7 +75,8 @@ fn ui_overview_puts_what_if_versions_beside_the_current_one_with_their_verdicts(
 
 #[test]
 fn ui_overview_members_are_mixed_or_unknown_until_every_prober_agrees() {
-    let table: [(&[(LbState, u32)], &str, &str); 5] = [
+    type Row<'a> = (&'a [(LbState, u32)], &'a str, &'a str);
+    let table: [Row<'_>; 5] = [
         (&[(LbState::Healthy, 8)], "healthy", "in"),
         (&[(LbState::Draining, 8)], "draining", "out"),
         (
