@@ -110,10 +110,9 @@ async function loadServices() {
   try {
     const overview = await get("overview");
     const services = [...new Set(overview.groups.map((g) => shortObject(g.service)))].sort();
-    const chosen = select.value;
     select.replaceChildren(new Option("all Services", ""));
     for (const s of services) select.append(new Option(s, s));
-    select.value = chosen;
+    select.value = route().params.service ?? "";
   } catch (e) {
     showError(e.message);
   }

@@ -53,7 +53,7 @@ function service(s, width) {
   const uncovered = drains.filter((p) => p.covered === false);
   const l = s.latencies;
   return h("section.rollout-service", { dataset: { service: s.service } },
-    h("h2", {}, s.service, h("span.muted", {}, ` · ${s.objects.map(shortObject).join(", ")}`)),
+    h("h2", {}, s.service, h("span.muted", {}, via(s))),
     h("div.stats", {},
       stat("registration", l.registration), stat("detection", l.detection), stat("drain exposure", l.drain_exposure),
       drains.length ? h("div.stat", { dataset: { uncovered: uncovered.length } },
@@ -62,6 +62,11 @@ function service(s, width) {
     drains.length ? h("h3", {}, "Drain: seconds after Terminating (the delete request)") : null,
     drains.length ? drainChart(drains, width) : null,
     registrations(s, width));
+}
+
+function via(s) {
+  const others = s.objects.filter((o) => o !== `Service/${s.service}`);
+  return others.length ? ` via ${others.map((o) => `${o.split("/")[0]} ${shortObject(o)}`).join(", ")}` : "";
 }
 
 function stat(label, st) {
@@ -85,7 +90,7 @@ function axis(x, max, width) {
 }
 
 function drainChart(pods, width) {
-  const plotW = Math.max(320, Math.min(900, width - 560));
+  const plotW = Math.max(320, Math.min(820, width - 640));
   const max = Math.ceil(Math.max(10, ...pods.flatMap((p) => [p.grace_period_s ?? 0, preStopSeconds(p.pre_stop) ?? 0,
     p.lb_stops_sending_after?.max_s ?? 0, p.stopped_accepting_after_s ?? 0, p.needed_grace_period_s ?? 0])) * 1.08);
   const x = scale(max, plotW);
@@ -157,7 +162,7 @@ function defs() {
 function registrations(s, width) {
   const rows = s.backends.filter((b) => b.latencies.registration && b.hop === "lb" && !b.what_if);
   if (!rows.length) return null;
-  const plotW = Math.max(320, Math.min(900, width - 560));
+  const plotW = Math.max(320, Math.min(820, width - 640));
   const max = Math.ceil(Math.max(5, ...rows.map((b) => b.latencies.registration.max_s)) * 1.1);
   const x = scale(max, plotW);
   const bars = rows.map((b, i) => {

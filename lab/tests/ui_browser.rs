@@ -430,6 +430,15 @@ fn ui_draws_thousands_of_backends_quickly_and_keeps_only_visible_lanes_in_the_pa
         )
         .await;
         let timeline = started.elapsed();
+        // The API's share of it: the lanes of every backend over the hour.
+        let api = browser
+            .eval(
+                "const t = performance.now(); const x = new XMLHttpRequest();
+                 x.open('GET', '/api/v1/lanes', false); x.send();
+                 return [Math.round(performance.now() - t), x.responseText.length];",
+            )
+            .await
+            .expect("lanes");
         let in_page = browser
             .eval("return document.querySelectorAll('.lane-label').length")
             .await
@@ -451,8 +460,9 @@ fn ui_draws_thousands_of_backends_quickly_and_keeps_only_visible_lanes_in_the_pa
         assert_eq!(last, json!(format!("default/web-{:02}-{:05}", many::SERVICES - 1, total - 1)));
         screenshot(&browser, "scale-timeline.png").await;
         println!(
-            "{total} backends: overview shown in {overview:?}, timeline in {timeline:?}, \
-             scroll to the end in {scrolled:?}"
+            "{total} backends: overview shown in {overview:?}, timeline in {timeline:?} \
+             (GET /api/v1/lanes: {} ms, {} bytes), scroll to the end in {scrolled:?}",
+            api[0], api[1]
         );
         assert!(
             overview < SCALE_BUDGET && timeline < SCALE_BUDGET,
