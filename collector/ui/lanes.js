@@ -310,7 +310,16 @@ export class Lanes {
       lines.push(h("div", {}, band.states.map(([s, n]) => h(`span.chip.${cssClass(s).replace(" ", ".")}`, {}, `${styleOf(s).glyph} ${s} ×${n} `)),
         h("span.muted", {}, ` ${clock(band.from_ms)}–${clock(band.to_ms)} (${duration(band.to_ms - band.from_ms)})`)));
       for (const [reason, n] of band.reasons) lines.push(h("div", {}, `reason: ${reason} ×${n}`));
-      if (!band.unanimous) lines.push(h("div.muted", {}, "probers disagree: the spread between the first and the last prober"));
+      if (!band.unanimous) {
+        // The run of disagreeing bands around the pointer: from the first prober's change to the last's.
+        const i = lane.bands.indexOf(band);
+        let a = i, b = i;
+        while (a > 0 && !lane.bands[a - 1].unanimous) a -= 1;
+        while (b < lane.bands.length - 1 && !lane.bands[b + 1].unanimous) b += 1;
+        const first = lane.bands[a].from_ms, last = lane.bands[b].to_ms;
+        lines.push(h("div", { class: "spread" }, `probers disagree for ${duration(last - first)}: first change ${clockMs(first)}, ` +
+          `last ${clockMs(last)}`));
+      }
     }
     const bucket = this.data.bucket_ms;
     const i = Math.floor((p.t - this.data.from.at_ms) / bucket);

@@ -11,11 +11,15 @@ export const MAX_CHIPS = 48;
 // Agents listed one by one; more fold away (a summary line says how many are ok).
 export const MAX_AGENT_CHIPS = 16;
 const CELL = 10;
+// How often the overview asks for the report's findings (an analysis of the whole range).
+export const FINDINGS_EVERY_MS = 30_000;
 
 export async function renderOverview(root, params) {
   const body = h("div.overview");
   root.append(h("div.view-head", {}, h("h1", {}, "Overview"), legend()), body);
   let findings = new Map();
+  let findingsAt = 0;
+  let findingsOf = "";
   const draw = (overview, agents) => {
     body.replaceChildren(agentsStrip(agents, overview), ...sections(overview, findings, params));
   };
@@ -25,13 +29,18 @@ export async function renderOverview(root, params) {
       get("agents"),
     ]);
     draw(overview, agents);
-    // The report's findings need the history: they arrive after the current view.
+    // The report's findings need the history: they arrive after the current view, and are
+    // asked for again when a count changed, else every FINDINGS_EVERY_MS.
+    const signature = JSON.stringify(overview.groups.map((g) => g.versions.map((v) => [v.version, v.counts])));
+    if (signature === findingsOf && Date.now() - findingsAt < FINDINGS_EVERY_MS) return;
+    findingsAt = Date.now();
+    findingsOf = signature;
     get("services", { service: params.service })
       .then((s) => {
         findings = new Map(s.services.map((x) => [x.service, x]));
         draw(overview, agents);
       })
-      .catch(() => {});
+      .catch(() => { findingsAt = 0; });
   };
   await load();
   return { refresh: load, dispose() {} };

@@ -65,12 +65,19 @@ export async function renderTimeline(root, params) {
     summary.textContent = `${shown.lanes.length} backends${data.lanes.length > shown.lanes.length ? ` of ${data.lanes.length}` : ""}` +
       ` · ${out.length} not in rotation now · buckets of ${data.bucket_ms / 1000} s`;
   };
-  async function refresh(reset = false) {
+  // A live refresh waits at least this many times the last load's duration: a large range of
+  // thousands of backends does not keep the collector busy.
+  const BACKOFF = 3;
+  let lastLoad = { at: 0, took: 0 };
+  async function refresh(reset = false, live = false) {
+    if (live && Date.now() - lastLoad.at < BACKOFF * lastLoad.took) return;
     if (reset) windowed = null;
     let [from, to] = range();
     if (windowed && isLive()) [from, to] = [Date.now() - (windowed[1] - windowed[0]), Date.now()];
     else if (windowed) [from, to] = windowed;
+    const started = Date.now();
     data = await load("lanes", { service: params.service, node: options.node || undefined, from, to });
+    lastLoad = { at: started, took: Date.now() - started };
     const first = !lanes.data;
     lanes.view = [windowed ? from : fitStart(data, from, to), to];
     redraw();
@@ -90,7 +97,7 @@ export async function renderTimeline(root, params) {
   }
 
   await refresh();
-  return { refresh: () => refresh(), dispose: () => lanes.dispose() };
+  return { refresh: () => refresh(false, true), dispose: () => lanes.dispose() };
 }
 
 // Without a chosen window, the view starts shortly before the first backend of the range was

@@ -378,6 +378,23 @@ async fn check_s4(browser: &Browser, collector: &feed::Collector) {
     )
     .await;
     println!("lanes with Ready / Terminating markers: {markers}");
+    // A replaced pod's lane, clicked: its probers' changes into draining, with the cloud's reason.
+    let detail = shown(
+        browser,
+        "the detail of a replaced pod's backend",
+        "const l = [...document.querySelectorAll('.lane-label')]
+           .find(x => x.dataset.markers.split(',').includes('pod-terminating'));
+         if (!l) return null;
+         if (!document.querySelector('.detail:not([hidden]) table.changes')) { l.click(); return null; }
+         return document.querySelector('.detail').innerText;",
+    )
+    .await;
+    let detail = detail.as_str().unwrap_or_default();
+    assert!(
+        detail.contains("→ ⇣ draining") && detail.contains("Target.DeregistrationInProgress"),
+        "the changes into draining: {detail}"
+    );
+    screenshot(browser, "s4-timeline.png").await;
     screenshot(browser, "s4-timeline.png").await;
 }
 
