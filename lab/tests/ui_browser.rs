@@ -395,7 +395,6 @@ async fn check_s4(browser: &Browser, collector: &feed::Collector) {
         "the changes into draining: {detail}"
     );
     screenshot(browser, "s4-timeline.png").await;
-    screenshot(browser, "s4-timeline.png").await;
 }
 
 #[test]
