@@ -4,11 +4,11 @@
 
 import { latest } from "./api.js";
 import { isLive, pause, range } from "./app.js";
-import { clockMs, h, shortObject } from "./format.js";
+import { clockMs, duration, h, shortObject } from "./format.js";
 import { MARKERS, cssClass, family, legend, styleOf } from "./palette.js";
 import { Lanes } from "./lanes.js";
 
-// Changes listed in the detail panel (the latest ones).
+// Rows of changes listed in the detail panel (the latest ones).
 const MAX_CHANGES = 60;
 
 export async function renderTimeline(root, params) {
@@ -108,6 +108,22 @@ function fitStart(data, from, to) {
   return Math.max(from, earliest - Math.max(10_000, (to - earliest) * 0.05));
 }
 
+// Consecutive changes with the same from, to and reason, as one row: the probers that made it and
+// the spread from the first to the last of them.
+export function changeGroups(changes) {
+  const groups = [];
+  for (const c of changes) {
+    const last = groups[groups.length - 1];
+    if (last && last.from === c.from && last.to === c.to && last.reason === c.reason && !last.probers.includes(c.prober)) {
+      last.probers.push(c.prober);
+      last.last = c.at_ms;
+    } else {
+      groups.push({ from: c.from, to: c.to, reason: c.reason, text: c.reason_text, probers: [c.prober], first: c.at_ms, last: c.at_ms });
+    }
+  }
+  return groups;
+}
+
 function check(label, on, onChange) {
   return h("label.check", {}, h("input", { type: "checkbox", checked: on, onchange: (e) => onChange(e.target.checked) }), ` ${label}`);
 }
@@ -115,7 +131,7 @@ function check(label, on, onChange) {
 function backendDetail(t, close) {
   const b = t.backend;
   const spec = b.spec;
-  const changes = t.changes.slice(-MAX_CHANGES).reverse();
+  const groups = changeGroups(t.changes).slice(-MAX_CHANGES).reverse();
   const view = b.view?.states ?? [];
   return [
     h("header", {}, h("h2", {}, b.pod ?? b.node, " → ", b.target),
@@ -124,17 +140,18 @@ function backendDetail(t, close) {
       h("dt", {}, "Service"), h("dd", {}, shortObject(b.service), b.object !== b.service ? ` via ${b.object}` : ""),
       h("dt", {}, "LB / hop"), h("dd", {}, `${b.lb}, ${b.hop} hop, ${b.source} source`),
       h("dt", {}, "version"), h("dd", {}, b.version, b.what_if ? " (what-if)" : ""),
-      h("dt", {}, "probe"), h("dd", {}, `${spec.protocol} ${spec.port}${spec.path ?? ""}, every ${spec.interval_s}s, timeout ${spec.timeout_s}s, ` +
+      h("dt", {}, "probe"), h("dd", {}, `${spec.protocol} ${spec.port} ${spec.path ?? ""}, every ${spec.interval_s}s, timeout ${spec.timeout_s}s, ` +
         `healthy ${spec.healthy_threshold} / unhealthy ${spec.unhealthy_threshold}${spec.matcher ? `, matcher ${spec.matcher}` : ""}`),
       h("dt", {}, "agent"), h("dd", {}, `${b.agent}, ${b.probers} virtual probers`),
       h("dt", {}, "now"), h("dd", {}, view.map((s) => h(`span.chip.${cssClass(s.state).replace(" ", ".")}`, {}, `${styleOf(s.state).glyph} ${s.state} ×${s.probers}`)))),
-    h("h3", {}, `State changes (${t.changes.length}${t.changes.length > MAX_CHANGES ? `, latest ${MAX_CHANGES}` : ""})`),
+    h("h3", {}, `State changes (${t.changes.length})`),
     h("table.changes", {},
-      h("thead", {}, h("tr", {}, h("th", {}, "at"), h("th", {}, "prober"), h("th", {}, "change"), h("th", {}, "reason"))),
-      h("tbody", {}, changes.map((c) => h("tr", {},
-        h("td", {}, clockMs(c.at_ms)), h("td", {}, `#${c.prober}`),
-        h("td", {}, `${c.from} → `, h(`span.chip.${cssClass(c.to).replace(" ", ".")}`, {}, `${styleOf(c.to).glyph} ${c.to}`)),
-        h("td", {}, c.reason ? `${c.reason}${c.reason_text ? `: ${c.reason_text}` : ""}` : "–"))))),
+      h("thead", {}, h("tr", {}, h("th", {}, "when"), h("th", {}, "probers"), h("th", {}, "change"))),
+      h("tbody", {}, groups.map((g) => h("tr", {},
+        h("td", {}, clockMs(g.first), g.last > g.first ? h("div.muted", {}, `…${clockMs(g.last)} (${duration(g.last - g.first)})`) : null),
+        h("td", { title: g.probers.map((p) => `#${p}`).join(" ") }, g.probers.length === 1 ? `#${g.probers[0]}` : `${g.probers.length}`),
+        h("td", {}, h("span.nowrap", {}, `${g.from} → `, h(`span.chip.${cssClass(g.to).replace(" ", ".")}`, {}, `${styleOf(g.to).glyph} ${g.to}`)),
+          g.reason ? h("div.reason", {}, h("b", {}, g.reason), g.text ? h("span.muted", {}, ` ${g.text}`) : null) : null))))),
     h("h3", {}, `Lifecycle (${t.lifecycle.length})`),
     h("ul.lifecycle", {}, t.lifecycle.slice(-MAX_CHANGES).reverse().map((l) =>
       h("li", { dataset: { kind: l.kind } }, h("b", {}, l.kind), ` ${clockMs(l.at_ms)} `, h("span.muted", {}, l.object)))),

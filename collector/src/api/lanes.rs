@@ -35,7 +35,8 @@ pub struct Band {
     /// Whether every prober is in `state`.
     pub unanimous: bool,
     pub states: StateCounts,
-    /// The cloud's reasons of the probers' states (`HTTP 404` ...), with how many probers.
+    /// The cloud's reasons of the probers' states (`HttpStatus: HTTP 404` ...: code and words),
+    /// with how many probers.
     pub reasons: Vec<(String, u32)>,
 }
 
@@ -183,7 +184,8 @@ pub fn bands(b: &BackendHistory, from: i64, to: i64) -> Vec<Band> {
             push_band(&mut out, t, at, &states, b.probers);
             t = at;
         }
-        states.insert(c.prober, (c.to, c.reason.map(|r| r.to_string())));
+        let reason = c.reason.map(|r| format!("{}: {r}", r.code()));
+        states.insert(c.prober, (c.to, reason));
     }
     if end > t {
         push_band(&mut out, t, end, &states, b.probers);
