@@ -1,8 +1,10 @@
 //! The collector's HTTP listener: the JSON API (`/api/v1/...`), `/metrics` and `/healthz`
-//! (collector/API.md). Read-only, plain HTTP/1.1; the web UI joins it later.
+//! (collector/API.md), and the web UI ([`crate::ui`]). Read-only, plain HTTP/1.1.
 
 pub mod derived;
 pub mod json;
+pub mod lanes;
+pub mod overview;
 pub mod params;
 pub mod routes;
 
@@ -55,7 +57,10 @@ pub async fn serve<S: Store>(
             let service = service_fn(move |req: hyper::Request<Incoming>| {
                 let store = store.clone();
                 async move {
-                    let response = routes::handle(&store, req.method(), req.uri()).await;
+                    let response = match crate::ui::handle(req.method(), req.uri(), req.headers()) {
+                        Some(response) => response,
+                        None => routes::handle(&store, req.method(), req.uri()).await,
+                    };
                     Ok::<_, Infallible>(response)
                 }
             });

@@ -12,5 +12,6 @@ pub mod report;
 pub mod server;
 pub mod store;
 pub mod timeline;
+pub mod ui;
 
 pub use error::{Error, Result};

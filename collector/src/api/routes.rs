@@ -11,6 +11,7 @@ use serde_json::json;
 use super::derived;
 use super::json;
 use super::params::{self, ParamError, Params};
+use super::{lanes, overview};
 use crate::analysis::AnalysisConfig;
 use crate::metrics;
 use crate::report::{Format, render};
@@ -205,6 +206,15 @@ async fn route<S: Store>(
                 content_type,
                 render(&report, format),
             ))
+        }
+        ["api", "v1", "overview"] => {
+            let p = params::parse(query, FILTER)?;
+            Ok(ok_json(&overview::overview(&store.backends_now(&p.filter))))
+        }
+        ["api", "v1", "lanes"] => {
+            let (p, history) = history(store, query, now).await?;
+            let lanes = lanes::lanes(&history, p.range(now)?, |k| store.backend_id(k));
+            Ok(ok_json(&lanes))
         }
         ["api", "v1", "agents"] => {
             params::parse(query, &[])?;

@@ -1,0 +1,122 @@
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use probesim_agent::event::SpecVersion;
+use probesim_agent::lb::health::LbState;
+
+use super::*;
+use crate::store::synthetic::{self, at_ms};
+use crate::timeline::{BackendRow, NowSummary};
+
+fn backend(
+    id: i64,
+    pod: u8,
+    version: &str,
+    what_if: bool,
+    states: &[(LbState, u32)],
+) -> BackendNow {
+    let b = synthetic::backend(0, "web", "node-1", pod);
+    let mut key = b.key.clone();
+    key.version = SpecVersion {
+        version: version.to_owned(),
+        what_if,
+    };
+    let since: Vec<(LbState, SystemTime, SystemTime)> = states
+        .iter()
+        .map(|(s, _)| (*s, at_ms(1_000), at_ms(2_000)))
+        .collect();
+    BackendNow {
+        backend: BackendRow {
+            id,
+            agent: synthetic::agent_id("node-1"),
+            key: Arc::new(key),
+            spec: b.spec.clone(),
+            probers: 8,
+            also_for: Vec::new(),
+            first_seen: at_ms(0),
+            removed_at: None,
+        },
+        now: NowSummary {
+            probers: states.iter().map(|(_, n)| n).sum(),
+            states: states.to_vec(),
+            since,
+            reasons: Vec::new(),
+            last_change: Some(at_ms(2_000)),
+        },
+    }
+}
+
+#[test]
+fn ui_overview_puts_what_if_versions_beside_the_current_one_with_their_verdicts() {
+    let backends = vec![
+        backend(1, 5, "1.23", false, &[(LbState::Healthy, 8)]),
+        backend(2, 6, "1.23", false, &[(LbState::Healthy, 8)]),
+        backend(3, 5, "1.24", true, &[(LbState::Unhealthy, 8)]),
+        backend(4, 6, "1.24", true, &[(LbState::Unhealthy, 8)]),
+    ];
+    let o = overview(&backends);
+    assert_eq!((o.backends, o.removed, o.groups.len()), (4, 0, 1));
+    let g = &o.groups[0];
+    assert_eq!(
+        (g.service.as_str(), g.lb.as_str()),
+        ("Service/default/web", "alb")
+    );
+    let columns: Vec<(&str, bool, &str, usize)> = g
+        .versions
+        .iter()
+        .map(|c| (c.version.as_str(), c.what_if, c.verdict, c.members.len()))
+        .collect();
+    assert_eq!(
+        columns,
+        vec![("1.23", false, "ok", 2), ("1.24", true, "fails", 2)]
+    );
+    assert_eq!(g.versions[1].counts.get("unhealthy"), Some(&2));
+}
+
+#[test]
+fn ui_overview_members_are_mixed_or_unknown_until_every_prober_agrees() {
+    type Row<'a> = (&'a [(LbState, u32)], &'a str, &'a str);
+    let table: [Row<'_>; 5] = [
+        (&[(LbState::Healthy, 8)], "healthy", "in"),
+        (&[(LbState::Draining, 8)], "draining", "out"),
+        (
+            &[(LbState::Healthy, 5), (LbState::Unhealthy, 3)],
+            "mixed",
+            "mixed",
+        ),
+        (&[(LbState::Healthy, 5)], "mixed", "mixed"),
+        (&[], "unknown", "unknown"),
+    ];
+    for (states, state, rotation) in table {
+        let o = overview(&[backend(1, 5, "1.33", false, states)]);
+        let m = &o.groups[0].versions[0].members[0];
+        assert_eq!((m.state, m.rotation), (state, rotation), "{states:?}");
+    }
+}
+
+#[test]
+fn ui_overview_verdicts_cover_every_mix_of_rotations() {
+    let member = |rotation| Member {
+        id: 1,
+        node: String::new(),
+        target: String::new(),
+        pod: None,
+        state: "x",
+        rotation,
+        probers: 8,
+        states: Vec::new(),
+        reasons: Vec::new(),
+        since_ms: None,
+    };
+    let table: [(&[&'static str], &str); 5] = [
+        (&[], "unknown"),
+        (&["unknown"], "unknown"),
+        (&["in", "in"], "ok"),
+        (&["out", "unknown"], "fails"),
+        (&["in", "out"], "partial"),
+    ];
+    for (rotations, expected) in table {
+        let members: Vec<Member> = rotations.iter().map(|r| member(*r)).collect();
+        assert_eq!(verdict(&members), expected, "{rotations:?}");
+    }
+}
