@@ -1,5 +1,6 @@
 //! The command line: one module per subcommand.
 
+mod collector;
 mod explain;
 mod probe;
 mod run;

@@ -4,11 +4,13 @@
 //!
 //! One task owns the registry of backends, the engine and the view, and `select!`s over plan
 //! changes, probe results, lifecycle events, a tick for LB deadlines and shutdown. Consumers
-//! never slow it down: events go out with `try_send`, and what a full channel refuses is counted.
+//! never slow it down: events go out through an [`outbox`] that never waits.
 
 pub mod http;
 pub mod metrics;
 pub mod node_proxy;
+pub mod observed;
+mod outbox;
 pub mod registry;
 pub mod setup;
 
@@ -32,6 +34,8 @@ use crate::model::{Cloud, LbKind, ObjectRef, ProbeSpec};
 use crate::probe::{ProbeRequest, ProbeSource};
 use crate::view::LbView;
 use metrics::{BackendLabels, KindLabels, LbLabels, Metrics, OutcomeLabels, StateLabels};
+pub use outbox::Events;
+use outbox::Outbox;
 use registry::{Action, Registry};
 pub use setup::{DiscoverOptions, Discovered, discover};
 
@@ -61,6 +65,8 @@ pub struct DaemonConfig {
     /// The sources set up for LB backends' probes, by mode; a backend whose mode
     /// ([`crate::event::BackendKey::source`]) is not here uses the node's own sockets.
     pub sources: Vec<(crate::event::SourceMode, ProbeSource)>,
+    /// The passive observer's settings (`run --observe`); `None`: off.
+    pub observe: Option<crate::observe::ObserverConfig>,
 }
 
 /// What the daemon exposes while it runs.
@@ -89,12 +95,14 @@ struct Daemon {
     engine: Engine,
     view: LbView,
     metrics: Arc<Metrics>,
-    events: Option<mpsc::Sender<Event>>,
+    events: Outbox,
     endpoints: BTreeMap<ObjectRef, EndpointCount>,
     warnings: BTreeSet<String>,
     node_proxy: Option<bool>,
     skipped_seen: (u64, u64, u64),
     probe_metrics: ProbeMetrics,
+    /// The observed twins of the LB backends, while observing.
+    twins: Option<observed::Twins>,
 }
 
 /// Handles of the per-probe metrics by label values, so that counting a probe neither builds
@@ -129,16 +137,27 @@ impl ProbeMetrics {
 }
 
 /// Runs the daemon until `shutdown` is cancelled. `events` receives everything it reports (the
-/// collector stream); without it, the logs and metrics are the output.
+/// collector stream); without it, the logs and metrics are the output. Fails only when the
+/// observer (`config.observe`) cannot start, before anything is probed.
 pub async fn run(
     config: DaemonConfig,
     client: Client,
     watch: Arc<Shared>,
     mut lifecycle: mpsc::Receiver<Lifecycle>,
     metrics: Arc<Metrics>,
-    events: Option<mpsc::Sender<Event>>,
+    events: Option<Events>,
     shutdown: CancellationToken,
-) {
+) -> crate::error::Result<()> {
+    let (observed_tx, mut observed) = mpsc::channel(observed::OBSERVED_CHANNEL);
+    let (observer, twins) = match config.observe.clone() {
+        Some(observe) => {
+            let twins = observed::Twins::new(Arc::default());
+            let observer = observed::start(observe, twins.map().clone(), observed_tx)?;
+            metrics.observer.attach(observer.shared_stats());
+            (Some(observer), Some(twins))
+        }
+        None => (None, None),
+    };
     let (results_tx, mut results) = mpsc::channel(crate::engine::DEFAULT_RESULT_CAPACITY);
     let engine = Engine::start(config.engine.clone(), results_tx);
     let view = LbView::new(config.emulation);
@@ -149,13 +168,14 @@ pub async fn run(
         tracked: HashMap::new(),
         engine,
         view,
+        events: Outbox::new(events, metrics.clone()),
         metrics,
-        events,
         endpoints: BTreeMap::new(),
         warnings: BTreeSet::new(),
         node_proxy: None,
         skipped_seen: (0, 0, 0),
         probe_metrics: ProbeMetrics::default(),
+        twins,
     };
     let mut changes = watch.changes();
     let mut tick = tokio::time::interval(TICK);
@@ -201,6 +221,7 @@ pub async fn run(
                 }
             }
             Some(event) = lifecycle.recv() => daemon.lifecycle(event),
+            Some(event) = observed.recv() => daemon.observed(&event),
             _ = tick.tick() => daemon.tick(&watch),
             () = proxy => {
                 let client = daemon.client.clone();
@@ -211,26 +232,14 @@ pub async fn run(
             Some(Ok(check)) = proxy_checks.join_next() => daemon.node_proxy(&check),
         }
     }
+    drop(observer);
     daemon.engine.shutdown().await;
+    Ok(())
 }
 
 impl Daemon {
     fn send(&self, event: Event) {
-        let Some(events) = &self.events else { return };
-        if let Err(mpsc::error::TrySendError::Full(event)) = events.try_send(event) {
-            let kind = match event {
-                Event::Result(_) => "result",
-                Event::Transition(_) => "transition",
-                Event::Lifecycle(_) => "lifecycle",
-                Event::Backend(_) | Event::BackendRemoved { .. } => "backend",
-            };
-            self.metrics
-                .dropped
-                .get_or_create(&KindLabels {
-                    kind: kind.to_owned(),
-                })
-                .inc();
-        }
+        self.events.send(event);
     }
 
     fn target_spec(&self, backend: &Backend) -> TargetSpec {
@@ -286,65 +295,93 @@ impl Daemon {
             Action::Add(backend) => {
                 tracing::debug!(backend = %describe(&backend), "probing");
                 self.engine.upsert(backend.id, self.target_spec(&backend));
-                self.view.add(backend.id, backend.spec.clone());
-                self.metrics
-                    .backend_up
-                    .get_or_create(&BackendLabels::of(&backend))
-                    .set(0.0);
-                self.tracked.insert(
-                    backend.id,
-                    Tracked {
-                        backend: backend.clone(),
-                        reported: Vec::new(),
-                        since: now,
-                        deregistered_at: None,
-                        logged: None,
-                    },
-                );
-                self.send(Event::Backend(backend));
+                let twin = self.twins.as_mut().and_then(|t| t.add(&backend));
+                self.track(backend, now);
+                if let Some(twin) = twin {
+                    self.track(twin, now);
+                }
             }
             Action::Respec { backend, old } => {
                 let change = spec_changed(&backend, &old, SystemTime::now());
                 tracing::info!(backend = %describe(&backend), old = %spec_text(&old), new = %spec_text(&backend.spec), "LB probe changed");
                 self.engine.upsert(backend.id, self.target_spec(&backend));
-                self.view.remove(backend.id);
-                self.view.add(backend.id, backend.spec.clone());
-                if let Some(t) = self.tracked.get_mut(&backend.id) {
-                    t.backend = backend.clone();
-                    t.since = now;
-                    t.logged = None;
-                    t.reported.clear();
+                let twin = self.twins.as_mut().and_then(|t| t.update(&backend));
+                self.retrack(backend, now);
+                if let Some(twin) = twin {
+                    self.retrack(twin, now);
                 }
-                self.send(Event::Backend(backend));
                 self.lifecycle(change);
             }
             Action::Deregister(id) => {
-                if let Some(t) = self.tracked.get_mut(&id) {
-                    t.deregistered_at = Some(now);
-                }
-                for (prober, t) in self.view.deregister(id, at) {
-                    self.transition(id, prober, t);
+                for id in self.with_twin(id) {
+                    if let Some(t) = self.tracked.get_mut(&id) {
+                        t.deregistered_at = Some(now);
+                    }
+                    for (prober, t) in self.view.deregister(id, at) {
+                        self.transition(id, prober, t);
+                    }
                 }
             }
             Action::Register(id) => {
-                if let Some(t) = self.tracked.get_mut(&id) {
-                    t.deregistered_at = None;
-                }
-                for (prober, t) in self.view.register(id, at) {
-                    self.transition(id, prober, t);
+                for id in self.with_twin(id) {
+                    if let Some(t) = self.tracked.get_mut(&id) {
+                        t.deregistered_at = None;
+                    }
+                    for (prober, t) in self.view.register(id, at) {
+                        self.transition(id, prober, t);
+                    }
                 }
             }
             Action::Relabel(backend) => {
-                if let Some(t) = self.tracked.get_mut(&backend.id) {
-                    t.backend = backend.clone();
+                let twin = self.twins.as_mut().and_then(|t| t.update(&backend));
+                for backend in std::iter::once(backend).chain(twin) {
+                    if let Some(t) = self.tracked.get_mut(&backend.id) {
+                        t.backend = backend.clone();
+                    }
+                    self.send(Event::Backend(backend));
                 }
-                self.send(Event::Backend(backend));
             }
             Action::Remove(id) => self.remove(id),
         }
     }
 
+    /// Starts the LB view of a new backend and declares it.
+    fn track(&mut self, backend: Arc<Backend>, now: Instant) {
+        self.view.add(backend.id, backend.spec.clone());
+        self.metrics
+            .backend_up
+            .get_or_create(&BackendLabels::of(&backend))
+            .set(0.0);
+        self.tracked.insert(
+            backend.id,
+            Tracked {
+                backend: backend.clone(),
+                reported: Vec::new(),
+                since: now,
+                deregistered_at: None,
+                logged: None,
+            },
+        );
+        self.send(Event::Backend(backend));
+    }
+
+    /// Restarts the LB view of a backend whose spec changed and declares it again.
+    fn retrack(&mut self, backend: Arc<Backend>, now: Instant) {
+        self.view.remove(backend.id);
+        self.view.add(backend.id, backend.spec.clone());
+        if let Some(t) = self.tracked.get_mut(&backend.id) {
+            t.backend = backend.clone();
+            t.since = now;
+            t.logged = None;
+            t.reported.clear();
+        }
+        self.send(Event::Backend(backend));
+    }
+
     fn remove(&mut self, id: BackendId) {
+        if let Some(twin) = self.twins.as_mut().and_then(|t| t.remove(id)) {
+            self.remove(twin);
+        }
         self.engine.remove(id);
         self.view.remove(id);
         self.registry.remove(id);
@@ -524,6 +561,7 @@ impl Daemon {
     }
 
     fn tick(&mut self, watch: &Shared) {
+        self.events.flush();
         let now = Instant::now();
         let at = self.view.at(now);
         for (id, prober, t) in self.view.tick(at) {

@@ -176,6 +176,29 @@ pub enum LifecycleKind {
 }
 
 impl LifecycleKind {
+    /// Every kind, for decoders that read kinds back by name.
+    pub const ALL: [LifecycleKind; 19] = [
+        LifecycleKind::PodCreated,
+        LifecycleKind::PodScheduled,
+        LifecycleKind::ContainersReady,
+        LifecycleKind::PodReady,
+        LifecycleKind::PodNotReady,
+        LifecycleKind::ReadinessGate,
+        LifecycleKind::PodTerminating,
+        LifecycleKind::PodDeleted,
+        LifecycleKind::EndpointConditions,
+        LifecycleKind::EndpointRemoved,
+        LifecycleKind::ServiceEndpoints,
+        LifecycleKind::NodeCordoned,
+        LifecycleKind::NodeUncordoned,
+        LifecycleKind::NodeTainted,
+        LifecycleKind::NodeUntainted,
+        LifecycleKind::NodeDeleted,
+        LifecycleKind::NodeProxyFailed,
+        LifecycleKind::NodeProxyRestored,
+        LifecycleKind::SpecChanged,
+    ];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             LifecycleKind::PodCreated => "pod-created",

@@ -223,6 +223,11 @@ impl Observer {
     pub fn stats(&self) -> &ObserverStats {
         &self.stats
     }
+
+    /// The counters, to be read while the observer runs (`/metrics`).
+    pub fn shared_stats(&self) -> Arc<ObserverStats> {
+        self.stats.clone()
+    }
 }
 
 /// The interfaces of the calling thread's namespace that carry a default route: where an LB's

@@ -18,6 +18,7 @@ mod client;
 pub mod config;
 mod connection;
 pub mod error;
+pub mod export;
 pub mod fixtures;
 pub mod metrics;
 pub mod spool;

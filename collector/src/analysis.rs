@@ -5,6 +5,7 @@
 //! Pure: no clock, no I/O. How each moment is taken is documented where it is computed
 //! ([`onset`], [`lifecycle`], [`drain`], [`nodes`]) and in `collector/REPORT.md`.
 
+pub mod control_plane;
 pub mod drain;
 pub mod hops;
 pub mod latency;
@@ -305,6 +306,7 @@ pub fn analyze(history: &History, config: &AnalysisConfig) -> Report {
         from: history.from,
         to: history.to,
         services,
+        node_proxy: control_plane::outages(&history.lifecycle),
         gaps: history
             .gaps
             .iter()

@@ -60,6 +60,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The gRPC ingest could not start (TLS files) or stopped on an error.
+    #[error("gRPC ingest: {0}")]
+    Ingest(#[from] crate::ingest::IngestError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -9,6 +9,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod model;
 pub mod report;
+pub mod server;
 pub mod store;
 pub mod timeline;
 pub mod ui;

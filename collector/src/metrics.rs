@@ -9,12 +9,13 @@
 
 pub mod render;
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use probesim_agent::model::LbKind;
 
+use crate::ingest::IngestMetrics;
 use crate::store::codec::LB_KINDS;
 use crate::timeline::{Pending, RollupAcc};
 pub use render::render;
@@ -44,6 +45,9 @@ pub struct Metrics {
     pub retention_deleted_rows: AtomicU64,
     /// Used bytes of the database at the last retention run.
     pub db_used_bytes: AtomicU64,
+    /// The gRPC ingest's counters (streams, bytes, bad messages), shared with the ingest service
+    /// that serves this store ([`crate::ingest::IngestService::with_metrics`]).
+    pub ingest: Arc<IngestMetrics>,
     probes: Mutex<ProbeCounters>,
 }
 

@@ -78,6 +78,8 @@ pub struct Report {
     /// One entry per Service that has backends or lifecycle events in the range, by
     /// `namespace/name`.
     pub services: Vec<ServiceReport>,
+    /// Intervals in which the API server answered but could not reach a node's kubelet (S7).
+    pub node_proxy: Vec<NodeProxyOutage>,
     /// Intervals in which an agent dropped data: what the report says there is incomplete.
     pub gaps: Vec<GapReport>,
 }
@@ -321,6 +323,19 @@ pub struct NodeWindowReport {
     pub in_rotation: Stats,
     /// Some prober still had it in rotation at the end of the range: the window is longer.
     pub open: bool,
+}
+
+/// The control plane's path to a node's kubelet broken while the API server answered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NodeProxyOutage {
+    pub node: String,
+    #[serde(serialize_with = "time")]
+    pub from: SystemTime,
+    /// `None`: still broken at the end of the range.
+    #[serde(serialize_with = "opt_time")]
+    pub to: Option<SystemTime>,
+    /// What the agent's check got (`HTTP 503: ...`).
+    pub error: Option<String>,
 }
 
 /// An interval in which an agent dropped data.

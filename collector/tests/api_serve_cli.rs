@@ -120,3 +120,72 @@ fn serve_names_the_flag_and_value_it_cannot_use() {
         );
     }
 }
+
+/// Reads `/metrics` until `line` is in it.
+fn wait_for_metric(http: SocketAddr, line: &str) -> String {
+    let started = Instant::now();
+    loop {
+        let text = get(http, "/metrics").unwrap_or_default();
+        if text.lines().any(|l| l == line) {
+            return text;
+        }
+        assert!(
+            started.elapsed() < START_TIMEOUT,
+            "no {line:?} in /metrics:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn serve_stores_what_an_agent_streams_to_its_grpc_port() {
+    use probesim_agent::event::Event;
+    use probesim_agent::stream::{Client, StreamConfig, fixtures};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (http, grpc) = (free_port(), free_port());
+    let child = Command::new(env!("CARGO_BIN_EXE_probesim-collector"))
+        .arg("serve")
+        .env("PROBESIM_HTTP_LISTEN", http.to_string())
+        .env("PROBESIM_GRPC_LISTEN", grpc.to_string())
+        .env("PROBESIM_DB", dir.path().join("probesim.db"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut running = Running(child);
+    let events = fixtures::mixed_events();
+    let results = events
+        .iter()
+        .filter(|e| matches!(e, Event::Result(_)))
+        .count();
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let handle = runtime.block_on(async {
+        let mut config = StreamConfig::new(format!("http://{grpc}"), "node-1");
+        config.spool_dir = None;
+        let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        let handle = Client::start(config, rx).unwrap();
+        for event in events {
+            tx.send(event).await.unwrap();
+        }
+        handle
+    });
+    let metrics = wait_for_metric(http, &format!("probesim_collector_results_total {results}"));
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "probesim_collector_ingest_streams_total 1"),
+        "{metrics}"
+    );
+    let agents = get(http, "/api/v1/agents").unwrap();
+    assert!(agents.contains("\"node\":\"node-1\""), "{agents}");
+    runtime.block_on(handle.shutdown());
+
+    let status = Command::new("kill")
+        .args(["-TERM", &running.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(running.0.wait().unwrap().success());
+}

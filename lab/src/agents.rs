@@ -5,18 +5,20 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use probesim_agent::daemon::{self, DaemonConfig, DiscoverOptions, metrics::Metrics};
+use probesim_agent::daemon::{self, DaemonConfig, DiscoverOptions, metrics::Metrics, observed};
 use probesim_agent::discovery::watch;
 use probesim_agent::engine::EngineConfig;
 use probesim_agent::event::{Event, SourceMode};
 use probesim_agent::lb::health::EmulationSettings;
 use probesim_agent::lb::{Settings, aws::AwsSettings, azure::AzureSettings};
 use probesim_agent::model::Cloud;
+use probesim_agent::source::{self, LbSourceConfig, SourceSet, SourceSetConfig};
+use probesim_agent::observe::ObserverConfig;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::cluster::Cluster;
+use crate::cluster::{AWS_PROBE_SOURCE, Cluster};
 use crate::net::topology::{CONTROL_PLANE_ADDR, CONTROL_PLANE_PORT};
 
 /// Events kept for the lab's checks before new ones are dropped (and counted).
@@ -32,6 +34,16 @@ pub struct AgentOptions {
     pub node_proxy_interval: Option<Duration>,
     /// The cloud; `None`: from the Node's providerID, as in a cluster.
     pub cloud: Option<Cloud>,
+    /// The collector the agents stream to ([`crate::collector::LabCollector::grpc_url`]);
+    /// `None`: the lab keeps their events only.
+    pub collector: Option<String>,
+    /// Where LB backends' probes leave from: the node (`node`) or the LB's own address through
+    /// the node's packet path (`lb-source`, set up in each node's namespace as the DaemonSet does).
+    pub source: SourceMode,
+    /// Run the passive observer on each node's uplink (in the node's namespace), so that the
+    /// lab LB's probes (`Cluster::probe_from` with `ProbeSource::Lb`) are reported as
+    /// observed backends.
+    pub observe: bool,
 }
 
 impl Default for AgentOptions {
@@ -41,6 +53,9 @@ impl Default for AgentOptions {
             probes_per_interval: daemon::DEFAULT_PROBES_PER_INTERVAL,
             node_proxy_interval: Some(daemon::node_proxy::DEFAULT_NODE_PROXY_INTERVAL),
             cloud: None,
+            collector: None,
+            source: SourceMode::Node,
+            observe: false,
         }
     }
 }
@@ -124,8 +139,9 @@ impl Agents {
             .map(|a| a.metrics.render())
     }
 
-    /// Stops every agent and waits for it.
-    pub async fn stop(mut self) {
+    /// Stops every agent and waits for it (and for its stream to deliver what is pending);
+    /// returns everything they reported.
+    pub async fn stop(mut self) -> Reports {
         for agent in &self.nodes {
             agent.stop.cancel();
         }
@@ -140,6 +156,7 @@ impl Agents {
             }
         })
         .await;
+        std::mem::take(&mut *lock(&self.reports))
     }
 }
 
@@ -186,8 +203,8 @@ async fn run_agent(
             azure: AzureSettings::default(),
             aws: AwsSettings::default(),
         },
-        source: SourceMode::Node,
-        non_tcp_source: SourceMode::Node,
+        source: options.source,
+        non_tcp_source: options.source,
     };
     let discovered = match daemon::discover(&client, &shared, &discover, &stop).await {
         Ok(Some(d)) => d,
@@ -197,11 +214,26 @@ async fn run_agent(
             return;
         }
     };
-    let (events_tx, mut events_rx) = mpsc::channel(EVENT_CAPACITY);
+    let stream = match &options.collector {
+        Some(url) => match start_stream(url, &discovered.identity) {
+            Ok(stream) => Some(stream),
+            Err(e) => {
+                tracing::error!(node = %node, error = %e, "agent: no stream to the collector");
+                return;
+            }
+        },
+        None => None,
+    };
+    let stream_tx = stream.as_ref().map(|(tx, _)| tx.clone());
+    let (events_tx, mut events_rx) = mpsc::channel::<Event>(EVENT_CAPACITY);
     let forward = {
         let node = node.clone();
         tokio::spawn(async move {
             while let Some(event) = events_rx.recv().await {
+                if let Some(tx) = &stream_tx {
+                    // The stream client batches and spools: waiting here is short.
+                    let _ = tx.send(event.clone()).await;
+                }
                 let mut reports = lock(&reports);
                 if reports.events.len() >= MAX_KEPT_EVENTS {
                     reports.dropped += 1;
@@ -215,13 +247,32 @@ async fn run_agent(
             }
         })
     };
+    let (source_set, sources) = match sources(options.source, discovered.identity.cloud) {
+        Ok(set) => set,
+        Err(e) => {
+            tracing::error!(node = %node, error = %e, "agent: no lb-source");
+            return;
+        }
+    };
+    let observe = if options.observe {
+        match observer_config(discovered.identity.cloud) {
+            Ok(config) => Some(config),
+            Err(e) => {
+                tracing::error!(node = %node, error = %e, "agent: no observer");
+                return;
+            }
+        }
+    } else {
+        None
+    };
     let config = DaemonConfig {
         plan: discovered.plan,
         probes_per_interval: options.probes_per_interval,
         engine: EngineConfig::default(),
         emulation: EmulationSettings::default(),
         node_proxy_interval: options.node_proxy_interval,
-        sources: Vec::new(),
+        sources,
+        observe,
     };
     daemon::run(
         config,
@@ -229,10 +280,72 @@ async fn run_agent(
         shared,
         lifecycle,
         metrics,
-        Some(events_tx),
+        Some(daemon::Events::new(events_tx)),
         stop,
     )
-    .await;
+    .await
+    .unwrap_or_else(|e| tracing::error!(node = %node, error = %e, "agent failed"));
     let _ = forward.await;
+    if let Some((tx, handle)) = stream {
+        drop(tx);
+        handle.shutdown().await;
+    }
     tasks.abort_all();
+    if let Err(e) = source_set.remove() {
+        tracing::error!(node = %node, error = %e, "agent: removing lb-source");
+    }
+}
+
+type Sources = Vec<(SourceMode, probesim_agent::probe::ProbeSource)>;
+
+/// The probe sources of `mode`, set up in the calling thread's namespace (the node's).
+fn sources(mode: SourceMode, cloud: Cloud) -> Result<(SourceSet, Sources), String> {
+    let config = match mode {
+        SourceMode::LbSource => SourceSetConfig {
+            lb_source: Some(LbSourceConfig::with_addresses(source::default_lb_sources(
+                cloud,
+            ))),
+            syn: None,
+        },
+        _ => SourceSetConfig::default(),
+    };
+    let set = SourceSet::start(&config).map_err(|e| e.to_string())?;
+    let mut sources = Vec::new();
+    for mode in set.modes() {
+        if let Some(source) = set.for_mode(mode).map_err(|e| e.to_string())? {
+            sources.push((mode, source));
+        }
+    }
+    Ok((set, sources))
+}
+
+/// A lab node's link to the fabric, where the LB's probes arrive (lab nodes route the fabric
+/// and the LB sources through it, with no default route for `observe::uplinks` to find).
+pub const NODE_UPLINK: &str = "eth0";
+
+/// The observer of a lab node: its uplink, and the lab LB's source addresses for the cloud
+/// (168.63.129.16 for Azure; for AWS the /24 subnet of the address the lab's LB probes from).
+fn observer_config(cloud: Cloud) -> Result<ObserverConfig, String> {
+    let interfaces = vec![NODE_UPLINK.to_owned()];
+    let networks = match cloud {
+        Cloud::Azure => Vec::new(),
+        Cloud::Aws => vec![(AWS_PROBE_SOURCE, 24)],
+    };
+    observed::config(cloud, interfaces, &networks, "AgentOptions::observe")
+        .map_err(|e| e.to_string())
+}
+
+/// A stream client to the lab's collector, unspooled (a lab run is short).
+fn start_stream(
+    url: &str,
+    identity: &daemon::Identity,
+) -> Result<(mpsc::Sender<Event>, probesim_agent::stream::Handle), String> {
+    let mut config = probesim_agent::stream::StreamConfig::new(url, identity.node.clone());
+    config.spool_dir = None;
+    config.cloud = Some(identity.cloud);
+    config.k8s_version = identity.k8s_version.clone();
+    config.what_if_versions = identity.what_if.clone();
+    let (tx, rx) = mpsc::channel(EVENT_CAPACITY);
+    let handle = probesim_agent::stream::Client::start(config, rx).map_err(|e| e.to_string())?;
+    Ok((tx, handle))
 }

@@ -243,6 +243,13 @@ impl Cluster {
         Ok(())
     }
 
+    /// A listener on the control plane's fabric address (where nodes reach the lab's own
+    /// services, such as the API server and the collector).
+    pub fn bind_control_plane(&self, port: u16) -> Result<tokio::net::TcpListener, String> {
+        let addr = SocketAddr::new(IpAddr::V4(CONTROL_PLANE_ADDR), port);
+        bind_in(&self.topology.fabric_netns(), addr)
+    }
+
     /// The nodes' names, in the scenario's order.
     pub fn node_names(&self) -> Vec<String> {
         self.topology

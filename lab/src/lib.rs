@@ -7,6 +7,7 @@
 //!   while they run.
 //! - [`apps`]: how the applications in the lab's pods behave (scenario `apps`).
 //! - [`cluster`]: a whole lab cluster: network, API server, controllers, kube-proxy, kubelets.
+//! - [`agents`]: probesim's agents on the lab's nodes; [`collector`]: its collector beside them.
 //! - [`kubelet`]: runs each node's pods: network, application, readiness, termination.
 //! - [`scenario`]: scenario files and the runner that plays them.
 //! - [`truth`]: the ground truth of what really happened, and when.
@@ -17,6 +18,7 @@ pub mod api;
 pub mod apps;
 pub mod backend;
 pub mod cluster;
+pub mod collector;
 pub mod controllers;
 pub mod kubelet;
 pub mod net;

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use probesim_collector::report::{Format, render};
 use probesim_lab::cluster::{Cluster, preflight};
+use probesim_lab::scenario::probesim::Probesim;
 use probesim_lab::scenario::{self, Scenario, embedded};
 use tokio_util::sync::CancellationToken;
 
@@ -40,6 +42,12 @@ enum Command {
         keep_running: bool,
         #[arg(long, value_enum, default_value = "text", env = "PROBESIM_LAB_OUTPUT")]
         output: Output,
+        /// Plays the scenario without probesim's agents and collector (the ground truth only).
+        #[arg(long, env = "PROBESIM_LAB_NO_PROBESIM")]
+        no_probesim: bool,
+        /// Keeps the collector's database in this directory (a temporary one by default).
+        #[arg(long, env = "PROBESIM_LAB_DB_DIR", value_name = "DIR")]
+        db_dir: Option<PathBuf>,
     },
     /// Lists the built-in scenarios.
     List,
@@ -91,7 +99,17 @@ fn main() -> ExitCode {
             scenario,
             keep_running,
             output,
-        } => match run(&scenario, keep_running, output) {
+            no_probesim,
+            db_dir,
+        } => match run(
+            &scenario,
+            &RunOptions {
+                keep_running,
+                output,
+                probesim: !no_probesim,
+                db_dir,
+            },
+        ) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::from(EXIT_FAILED),
             Err(e) => {
@@ -102,7 +120,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(name: &str, keep_running: bool, output: Output) -> anyhow::Result<bool> {
+struct RunOptions {
+    keep_running: bool,
+    output: Output,
+    probesim: bool,
+    db_dir: Option<PathBuf>,
+}
+
+fn run(name: &str, options: &RunOptions) -> anyhow::Result<bool> {
     let scenario = load(name)?;
     preflight().map_err(anyhow::Error::msg)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
@@ -124,17 +149,7 @@ fn run(name: &str, keep_running: bool, output: Output) -> anyhow::Result<bool> {
             cluster.api_addr(),
             cluster.api_addr()
         );
-        let report = scenario::run::play(&scenario, cluster.clone(), stop.clone()).await;
-        let mut out = std::io::stdout().lock();
-        match output {
-            Output::Text => scenario::run::print(&report, &mut out)?,
-            Output::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
-        }
-        drop(out);
-        if keep_running && !stop.is_cancelled() {
-            eprintln!("cluster kept running; Ctrl-C removes it");
-            stop.cancelled().await;
-        }
+        let result = play_and_report(&scenario, &cluster, options, &stop).await;
         eprintln!("removing the cluster...");
         match Arc::try_unwrap(cluster) {
             Ok(cluster) => cluster.down().await,
@@ -142,8 +157,86 @@ fn run(name: &str, keep_running: bool, output: Output) -> anyhow::Result<bool> {
                 "the cluster is still in use; its namespaces are removed by `probesim-lab cleanup`"
             ),
         }
-        Ok(report.passed())
+        result
     })
+}
+
+/// Plays the scenario with probesim watching, prints the ground truth and probesim's report,
+/// and keeps the collector serving while the cluster is kept running.
+async fn play_and_report(
+    scenario: &Scenario,
+    cluster: &Arc<Cluster>,
+    options: &RunOptions,
+    stop: &CancellationToken,
+) -> anyhow::Result<bool> {
+    let probesim = if options.probesim {
+        let started = Probesim::start(scenario, cluster, options.db_dir.as_deref())
+            .await
+            .map_err(anyhow::Error::msg)?;
+        if let Some(addr) = started.collector.http_addr() {
+            eprintln!(
+                "probesim: agents on every node, collector at http://{addr}/ (the web UI, /api/v1/, /metrics)"
+            );
+        }
+        Some(started)
+    } else {
+        None
+    };
+    let store = probesim.as_ref().map(|p| p.collector.store().clone());
+    let report = scenario::run::play(scenario, cluster.clone(), store, stop.clone()).await;
+    let mut seen = None;
+    if let Some(probesim) = probesim {
+        eprintln!("stopping the agents...");
+        seen = Some(probesim.finish().await.map_err(anyhow::Error::msg)?);
+    }
+    let mut passed = report.passed();
+    let mut out = std::io::stdout().lock();
+    match options.output {
+        Output::Text => {
+            scenario::run::print(&report, &mut out)?;
+            if let Some((_, outcome)) = &seen {
+                writeln!(
+                    out,
+                    "\nWhat probesim reports (the collector, fed by the agents):\n"
+                )?;
+                write!(out, "{}", render(&outcome.report, Format::Text))?;
+                writeln!(
+                    out,
+                    "\n{} probe results reported by the agents, {} stored by the collector",
+                    outcome.results_reported, outcome.results_stored
+                )?;
+            }
+        }
+        Output::Json => {
+            let mut json = serde_json::to_value(&report)?;
+            if let Some((_, outcome)) = &seen {
+                json["probesim"] = serde_json::json!({
+                    "report": serde_json::from_str::<serde_json::Value>(&render(&outcome.report, Format::Json))?,
+                    "results_reported": outcome.results_reported,
+                    "results_stored": outcome.results_stored,
+                });
+            }
+            writeln!(out, "{}", serde_json::to_string_pretty(&json)?)?;
+        }
+    }
+    drop(out);
+    if let Some((_, outcome)) = &seen
+        && outcome.results_reported != outcome.results_stored
+    {
+        eprintln!(
+            "probesim-lab: the collector stored {} of {} probe results",
+            outcome.results_stored, outcome.results_reported
+        );
+        passed = false;
+    }
+    if options.keep_running && !stop.is_cancelled() {
+        eprintln!("cluster kept running; Ctrl-C removes it");
+        stop.cancelled().await;
+    }
+    if let Some((collector, _)) = seen {
+        collector.stop().await.map_err(anyhow::Error::msg)?;
+    }
+    Ok(passed)
 }
 
 /// A scenario file's path, or a built-in scenario's name or prefix (`s1`).

@@ -9,4 +9,5 @@ pub mod actions;
 pub mod admit;
 pub mod checks;
 pub mod embedded;
+pub mod probesim;
 pub mod run;

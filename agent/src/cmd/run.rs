@@ -7,18 +7,24 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use probesim_agent::daemon::{self, DaemonConfig, DiscoverOptions, http, metrics::Metrics};
+use probesim_agent::daemon::{
+    self, DaemonConfig, DiscoverOptions, http, metrics::Metrics, observed,
+};
 use probesim_agent::discovery::watch;
 use probesim_agent::engine::EngineConfig;
 use probesim_agent::lb::health::EmulationSettings;
-use probesim_agent::source::SourceSet;
+use probesim_agent::source::{SourceSet, caps};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::collector::CollectorArgs;
 use super::settings::{CloudArgs, SourceArgs};
 
 /// Where `/metrics` and `/healthz` are served unless configured.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:9470";
+/// Events between the daemon and the stream client: a second of a busy node's results, so that
+/// the client's batching never makes the daemon drop.
+pub const STREAM_CHANNEL: usize = 65_536;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -44,6 +50,8 @@ pub struct RunArgs {
     probes_per_interval: u32,
     #[command(flatten)]
     sources: SourceArgs,
+    #[command(flatten)]
+    collector: CollectorArgs,
     /// Serve /metrics and /healthz here.
     #[arg(long, env = "PROBESIM_LISTEN", default_value = DEFAULT_LISTEN)]
     listen: SocketAddr,
@@ -54,6 +62,20 @@ pub struct RunArgs {
     /// in-cluster configuration or KUBECONFIG.
     #[arg(long, env = "PROBESIM_API_SERVER")]
     api_server: Option<String>,
+    /// Also report the real LB's probes arriving on these interfaces (comma-separated, or `auto`:
+    /// those with a default route) as `observed` backends beside the emulated ones; needs
+    /// NET_RAW. Off unless given.
+    #[arg(long, env = "PROBESIM_OBSERVE", value_name = "IFACES|auto")]
+    observe: Option<String>,
+    /// Networks the LB's probes come from, for --observe (comma-separated, e.g. an ALB's subnets
+    /// 10.0.128.0/20; needed on AWS; Azure's 168.63.129.16 is always watched).
+    #[arg(
+        long = "observe-lb-network",
+        env = "PROBESIM_OBSERVE_LB_NETWORKS",
+        value_delimiter = ',',
+        value_name = "CIDR"
+    )]
+    observe_lb_networks: Vec<String>,
     /// Log format.
     #[arg(long, env = "PROBESIM_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -81,6 +103,22 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         non_tcp_source: args.sources.non_tcp_mode(),
     };
     daemon::setup::validate(&options)?;
+    if observe_flags(&args)?.0.is_some() {
+        // Before anything connects: the error names the capability and the manifest setting.
+        match caps::require("observe", &caps::OBSERVE) {
+            Err(probesim_agent::error::Error::MissingCapability {
+                capability,
+                grant,
+                why,
+                ..
+            }) => anyhow::bail!(
+                "--observe needs {capability} ({why}); grant it in the DaemonSet with \
+                 `securityContext.capabilities.add: [{grant}]`, or leave --observe \
+                 (PROBESIM_OBSERVE) out"
+            ),
+            other => other?,
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -152,6 +190,7 @@ async fn serve(args: RunArgs, options: DiscoverOptions) -> anyhow::Result<()> {
         what_if = %identity.what_if.join(","),
         "probing this node's backends as the cloud's LB would"
     );
+    let observe = observe_config(&args, identity.cloud)?;
     // Set up in this thread's namespace (the node's), removed when the daemon ends.
     let source_config = args
         .sources
@@ -164,6 +203,24 @@ async fn serve(args: RunArgs, options: DiscoverOptions) -> anyhow::Result<()> {
             sources.push((mode, source));
         }
     }
+    let (events, stream) = match args.collector.config(identity) {
+        Some(config) => {
+            let (tx, rx) = tokio::sync::mpsc::channel(STREAM_CHANNEL);
+            let handle = probesim_agent::stream::Client::start(config, rx)?;
+            metrics.stream.attach(handle.metrics());
+            let events = daemon::Events {
+                tx,
+                drops: Some(handle.drop_counter()),
+            };
+            (Some(events), Some(handle))
+        }
+        None => {
+            tracing::warn!(
+                "no --collector (PROBESIM_COLLECTOR): results go to the logs and /metrics only"
+            );
+            (None, None)
+        }
+    };
     let config = DaemonConfig {
         plan: discovered.plan,
         probes_per_interval: args.probes_per_interval,
@@ -172,11 +229,60 @@ async fn serve(args: RunArgs, options: DiscoverOptions) -> anyhow::Result<()> {
         node_proxy_interval: (!args.node_proxy_interval.is_zero())
             .then_some(args.node_proxy_interval),
         sources,
+        observe,
     };
-    daemon::run(config, client, watch, lifecycle, metrics, None, shutdown).await;
+    let ran = daemon::run(config, client, watch, lifecycle, metrics, events, shutdown).await;
+    if let Some(stream) = stream {
+        stream.shutdown().await;
+    }
     tasks.abort_all();
     source_set.remove()?;
+    ran?;
     Ok(())
+}
+
+/// `--observe` and `--observe-lb-network`, checked before anything connects.
+fn observe_flags(
+    args: &RunArgs,
+) -> anyhow::Result<(Option<observed::Interfaces>, Vec<observed::Network>)> {
+    let interfaces = match &args.observe {
+        Some(text) => observed::parse_interfaces("--observe", text)?,
+        None => None,
+    };
+    let networks = args
+        .observe_lb_networks
+        .iter()
+        .map(|n| observed::parse_network("--observe-lb-network", n))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((interfaces, networks))
+}
+
+/// The observer's settings for the settled cloud; `None` without `--observe`.
+fn observe_config(
+    args: &RunArgs,
+    cloud: probesim_agent::model::Cloud,
+) -> anyhow::Result<Option<probesim_agent::observe::ObserverConfig>> {
+    let (Some(interfaces), networks) = observe_flags(args)? else {
+        return Ok(None);
+    };
+    let interfaces = match interfaces {
+        observed::Interfaces::Named(names) => names,
+        observed::Interfaces::Auto => {
+            let found = probesim_agent::observe::uplinks()?;
+            anyhow::ensure!(
+                !found.is_empty(),
+                "--observe auto: no interface of this node carries a default route; name them"
+            );
+            found
+        }
+    };
+    tracing::info!(interfaces = %interfaces.join(","), "observing the real LB's probes");
+    Ok(Some(observed::config(
+        cloud,
+        interfaces,
+        &networks,
+        "--observe-lb-network",
+    )?))
 }
 
 fn health(watch: &watch::Shared) -> Result<(), String> {

@@ -2,6 +2,7 @@
 //! node's backends, so cardinality is bounded by what the node probes; a backend's series go
 //! when the backend does. Outcome and state labels take a fixed set of values.
 
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -75,6 +76,10 @@ pub struct ResourceLabels {
 #[derive(Debug)]
 pub struct Metrics {
     pub registry: Registry,
+    /// The collector stream's counters, once a stream runs.
+    pub stream: Arc<crate::stream::export::StreamExport>,
+    /// The passive observer's counters, once it runs.
+    pub observer: Arc<super::observed::ObserverExport>,
     pub backend_up: Family<BackendLabels, Gauge<f64, AtomicU64>>,
     pub probes: Family<OutcomeLabels, Counter>,
     pub duration: Family<LbLabels, Histogram>,
@@ -97,6 +102,10 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("probesim");
+        let stream = Arc::new(crate::stream::export::StreamExport::default());
+        registry.register_collector(Box::new(stream.clone()));
+        let observer = Arc::new(super::observed::ObserverExport::default());
+        registry.register_collector(Box::new(observer.clone()));
         let backend_up = Family::<BackendLabels, Gauge<f64, AtomicU64>>::default();
         registry.register(
             "backend_up",
@@ -159,6 +168,8 @@ impl Metrics {
         );
         Metrics {
             registry,
+            stream,
+            observer,
             backend_up,
             probes,
             duration,

@@ -6,11 +6,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use tokio_util::sync::CancellationToken;
+use tokio::net::TcpListener;
 
 use super::units::{parse_age, parse_size};
 use crate::api;
 use crate::error::{Error, Result};
+use crate::ingest::{IngestConfig, TlsFiles};
+use crate::server::{Collector, Listeners};
 use crate::store::{SqliteStore, StoreConfig};
 
 /// Where agents stream to (gRPC); the port the DaemonSet's `PROBESIM_COLLECTOR` names.
@@ -37,9 +39,26 @@ pub struct ServeArgs {
     /// The most the database may hold before the oldest data goes: 10GiB, 500MB.
     #[arg(long, env = "PROBESIM_MAX_DB_SIZE", default_value = "10GiB", value_parser = parse_size)]
     pub max_db_size: u64,
+    /// PEM certificate chain for TLS on the gRPC port (a mounted Secret); plaintext without it.
+    #[arg(long, env = "PROBESIM_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "PROBESIM_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA that agents' client certificates must be signed by (mutual TLS).
+    #[arg(long, env = "PROBESIM_CLIENT_CA", requires = "tls_cert")]
+    pub client_ca: Option<PathBuf>,
 }
 
 impl ServeArgs {
+    pub fn tls_files(&self) -> Option<TlsFiles> {
+        Some(TlsFiles {
+            cert: self.tls_cert.clone()?,
+            key: self.tls_key.clone()?,
+            client_ca: self.client_ca.clone(),
+        })
+    }
+
     pub fn store_config(&self) -> StoreConfig {
         StoreConfig {
             retention: self.retention,
@@ -49,31 +68,37 @@ impl ServeArgs {
     }
 }
 
-/// Runs until SIGINT or SIGTERM, then stores what is pending and stops.
+/// Runs until SIGINT or SIGTERM, then ends the agents' streams, stores what is pending and stops.
 pub async fn run(args: ServeArgs) -> Result<()> {
     let store = SqliteStore::open(&args.db, args.store_config()).await?;
     tracing::info!(db = %args.db.display(), retention = ?args.retention, max_db_size = args.max_db_size, "store open");
-    let shutdown = CancellationToken::new();
-
-    let listener = api::bind(args.http_listen).await?;
-    let bound = listener.local_addr().map_or(args.http_listen, |a| a);
-    tracing::info!(listen = %bound, "HTTP API, /metrics and /healthz");
-    let http = tokio::spawn(api::serve(listener, store.clone(), shutdown.clone()));
-
-    // INGEST: the gRPC ingest server (collector/src/ingest) starts here, listening on
-    // `args.grpc_listen` with `store.clone()` as its Sink, and stops on `shutdown` like the HTTP
-    // listener. Until it is wired in, no agent stream is taken.
-    tracing::warn!(listen = %args.grpc_listen, "gRPC ingest is not part of this build yet");
+    let listeners = Listeners {
+        grpc: bind(args.grpc_listen, "gRPC").await?,
+        http: api::bind(args.http_listen).await?,
+    };
+    let config = IngestConfig {
+        tls: args.tls_files(),
+        ..IngestConfig::default()
+    };
+    let collector = match Collector::start(store.clone(), listeners, config) {
+        Ok(collector) => collector,
+        Err(e) => {
+            store.close().await;
+            return Err(e);
+        }
+    };
+    tracing::info!(grpc = ?collector.grpc_addr(), http = ?collector.http_addr(), tls = args.tls_cert.is_some(), "serving: gRPC ingest for agents; HTTP API, /metrics and /healthz");
 
     let stopped = stop_signal().await;
     tracing::info!(signal = stopped, "stopping");
-    shutdown.cancel();
-    let served = http.await.map_err(|e| Error::Http {
-        addr: args.http_listen.to_string(),
-        source: std::io::Error::other(e),
-    });
-    store.close().await;
-    served?
+    collector.stop().await
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|source| Error::Http {
+        addr: format!("{what} {addr}"),
+        source,
+    })
 }
 
 /// Waits for SIGINT or SIGTERM (the kubelet's stop).

@@ -37,10 +37,15 @@ struct Shared<S> {
 
 impl<S: Sink> IngestService<S> {
     pub fn new(sink: Arc<S>) -> Self {
+        Self::with_metrics(sink, Arc::default())
+    }
+
+    /// A service counting into `metrics` (the store's, so that its `/metrics` shows them).
+    pub fn with_metrics(sink: Arc<S>, metrics: Arc<IngestMetrics>) -> Self {
         IngestService {
             shared: Arc::new(Shared {
                 sink,
-                metrics: Arc::default(),
+                metrics,
                 agents: Mutex::default(),
                 closing: tokio::sync::watch::Sender::new(false),
             }),

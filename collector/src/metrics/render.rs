@@ -19,6 +19,7 @@ pub fn render(metrics: &Metrics, backends: &[BackendNow], agents: &[AgentRow]) -
     backend_states(&mut out, backends);
     probes(&mut out, metrics);
     ingest(&mut out, metrics, agents);
+    streams(&mut out, metrics);
     out
 }
 
@@ -283,6 +284,58 @@ fn ingest(out: &mut String, metrics: &Metrics, agents: &[AgentRow]) {
         "probesim_agent_dropped{{kind=\"lifecycle\"}} {}",
         sum(|a| a.dropped.lifecycle)
     );
+}
+
+/// The gRPC ingest's own counters: what reached the port, whether or not it was stored.
+fn streams(out: &mut String, metrics: &Metrics) {
+    let c = metrics.ingest.snapshot();
+    header(
+        out,
+        "probesim_collector_ingest_streams_open",
+        "gauge",
+        "Agent streams open now.",
+    );
+    let _ = writeln!(
+        out,
+        "probesim_collector_ingest_streams_open {}",
+        c.streams_open
+    );
+    let counters = [
+        (
+            "probesim_collector_ingest_streams_total",
+            "Agent streams that began with a valid hello.",
+            c.streams,
+        ),
+        (
+            "probesim_collector_ingest_received_bytes_total",
+            "Encoded bytes of the batches received, resends included.",
+            c.bytes,
+        ),
+        (
+            "probesim_collector_ingest_duplicate_batches_total",
+            "Batches resent by agents (after a reconnect) and acknowledged without storing again.",
+            c.duplicates,
+        ),
+        (
+            "probesim_collector_ingest_decode_errors_total",
+            "Messages that were not valid protobuf, too large, or held a bad value; their stream ended.",
+            c.decode_errors,
+        ),
+        (
+            "probesim_collector_ingest_protocol_errors_total",
+            "Streams that broke the protocol (no hello first, a second hello).",
+            c.protocol_errors,
+        ),
+        (
+            "probesim_collector_ingest_sink_errors_total",
+            "Batches the store refused (not acknowledged; the agent resends them).",
+            c.sink_errors,
+        ),
+    ];
+    for (name, help, value) in counters {
+        header(out, name, "counter", help);
+        let _ = writeln!(out, "{name} {value}");
+    }
 }
 
 #[cfg(test)]

@@ -18,6 +18,12 @@ pub fn render(report: &Report) -> String {
     for s in &report.services {
         service(&mut out, s);
     }
+    if !report.node_proxy.is_empty() {
+        out.push_str("\n## Control plane → kubelet\n\n");
+        for o in &report.node_proxy {
+            let _ = writeln!(out, "- {}", super::text::node_proxy(o));
+        }
+    }
     if !report.gaps.is_empty() {
         out.push_str("\n## Gaps\n\n| agent | from | to | results dropped |\n|---|---|---|---|\n");
         for g in &report.gaps {

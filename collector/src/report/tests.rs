@@ -52,6 +52,7 @@ fn small() -> Report {
             }],
             node_windows: Vec::new(),
         }],
+        node_proxy: Vec::new(),
         gaps: Vec::new(),
     }
 }
@@ -130,7 +131,7 @@ fn empty_report_says_so_in_every_view() {
     assert!(render(&r, Format::Markdown).contains("No Service in the range."));
     assert_eq!(
         render(&r, Format::Json),
-        "{\n  \"from\": null,\n  \"to\": null,\n  \"services\": [],\n  \"gaps\": []\n}\n"
+        "{\n  \"from\": null,\n  \"to\": null,\n  \"services\": [],\n  \"node_proxy\": [],\n  \"gaps\": []\n}\n"
     );
 }
 
@@ -141,4 +142,29 @@ fn formats_parse_by_name_and_bad_ones_are_named() {
     }
     let err = "xml".parse::<Format>().unwrap_err().to_string();
     assert_eq!(err, "--format \"xml\": use text, markdown or json");
+}
+
+#[test]
+fn a_node_proxy_outage_is_a_sentence_in_text_and_markdown_and_an_entry_in_json() {
+    let mut report = small();
+    report.node_proxy.push(super::NodeProxyOutage {
+        node: "aks-nodepool1-0".to_owned(),
+        from: at(100.0),
+        to: Some(at(104.0)),
+        error: Some("HTTP 503".to_owned()),
+    });
+    let text = render(&report, Format::Text);
+    assert!(
+        text.contains("could not reach node aks-nodepool1-0's kubelet")
+            && text.contains(": HTTP 503"),
+        "{text}"
+    );
+    let markdown = render(&report, Format::Markdown);
+    assert!(
+        markdown.contains("## Control plane → kubelet"),
+        "{markdown}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&render(&report, Format::Json)).unwrap();
+    assert_eq!(json["node_proxy"][0]["node"], "aks-nodepool1-0");
+    assert_eq!(json["node_proxy"][0]["error"], "HTTP 503");
 }

@@ -21,6 +21,9 @@ pub fn render(report: &Report) -> String {
     for s in &report.services {
         service(&mut out, s);
     }
+    for o in &report.node_proxy {
+        let _ = writeln!(out, "{}", node_proxy(o));
+    }
     for g in &report.gaps {
         let _ = writeln!(
             out,
@@ -35,6 +38,25 @@ pub fn render(report: &Report) -> String {
         );
     }
     out
+}
+
+/// One outage of the control plane's path to a node, as a sentence.
+pub(crate) fn node_proxy(o: &super::NodeProxyOutage) -> String {
+    let until = o.to.map_or_else(
+        || "still broken".to_owned(),
+        |to| format!("until {}", clock(to)),
+    );
+    format!(
+        "error: the API server answered but could not reach node {}'s kubelet from {} ({until}{}) — \
+         kubectl logs/exec/port-forward and anything served through the control plane's tunnel \
+         fail there; check the tunnel (konnectivity-agent on AKS) and the node's firewall",
+        o.node,
+        clock(o.from),
+        o.error
+            .as_deref()
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default()
+    )
 }
 
 fn service(out: &mut String, s: &ServiceReport) {

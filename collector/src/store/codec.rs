@@ -54,25 +54,6 @@ const SOURCES: [SourceMode; 4] = [
     SourceMode::Observed,
 ];
 const TARGET_KINDS: [TargetKind; 2] = [TargetKind::Node, TargetKind::Pod];
-const LIFECYCLE_KINDS: [LifecycleKind; 17] = [
-    LifecycleKind::PodCreated,
-    LifecycleKind::PodScheduled,
-    LifecycleKind::ContainersReady,
-    LifecycleKind::PodReady,
-    LifecycleKind::PodNotReady,
-    LifecycleKind::ReadinessGate,
-    LifecycleKind::PodTerminating,
-    LifecycleKind::PodDeleted,
-    LifecycleKind::EndpointConditions,
-    LifecycleKind::EndpointRemoved,
-    LifecycleKind::ServiceEndpoints,
-    LifecycleKind::NodeCordoned,
-    LifecycleKind::NodeUncordoned,
-    LifecycleKind::NodeTainted,
-    LifecycleKind::NodeUntainted,
-    LifecycleKind::NodeDeleted,
-    LifecycleKind::SpecChanged,
-];
 
 pub fn lb_kind(value: &str) -> Result<LbKind, DecodeError> {
     by_name("lb", &LB_KINDS, LbKind::as_str, value)
@@ -95,7 +76,7 @@ pub fn target_kind(value: &str) -> Result<TargetKind, DecodeError> {
 }
 
 pub fn lifecycle_kind(value: &str) -> Result<LifecycleKind, DecodeError> {
-    LIFECYCLE_KINDS
+    LifecycleKind::ALL
         .iter()
         .find(|k| k.as_str() == value)
         .cloned()

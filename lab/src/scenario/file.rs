@@ -49,6 +49,30 @@ pub struct Scenario {
     pub actions: Vec<Timed<Action>>,
     #[serde(default)]
     pub expect: Vec<Timed<Expectation>>,
+    /// How probesim's agents run on the scenario's nodes.
+    #[serde(default)]
+    pub probesim: ProbesimSettings,
+}
+
+/// `probesim:` in a scenario: the agents' settings, as the DaemonSet would set them.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProbesimSettings {
+    /// `node` (default) or `lb-source` (`PROBESIM_SOURCE`).
+    #[serde(default)]
+    pub source: AgentSource,
+    /// How often the agents check the control plane's path to their node
+    /// (`PROBESIM_NODE_PROXY_INTERVAL`, 10 s by default).
+    #[serde(default, with = "duration::optional")]
+    pub node_proxy_interval: Option<Duration>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum AgentSource {
+    #[default]
+    Node,
+    LbSource,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -118,6 +142,39 @@ pub enum Expectation {
     Endpoints(EndpointsCheck),
     /// The API server's proxy to a node's kubelet (`/api/v1/nodes/NODE/proxy/healthz`).
     NodeProxy { node: String, status: u16 },
+    /// What probesim itself shows: the LB view of the backends, as the nodes' agents emulate
+    /// it and stream it to the collector, read from the collector's store.
+    Probesim(ProbesimCheck),
+}
+
+/// How long after its `at` a `probesim` expectation may take to hold by default: the agents'
+/// emulated LB needs its thresholds of probes, one LB interval apart, and the stream its batch.
+pub const DEFAULT_PROBESIM_WITHIN: Duration = Duration::from_secs(12);
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProbesimCheck {
+    /// `Service/ns/name` or `Ingress/ns/name`: the object of the LB rule.
+    pub object: ObjectPath,
+    /// The Service port of the rule; every rule of the object when absent.
+    #[serde(default)]
+    pub port: Option<i32>,
+    /// The node whose agent probes; every node when absent.
+    #[serde(default)]
+    pub node: Option<String>,
+    /// The Kubernetes version the probe was derived for (a what-if version, or the
+    /// cluster's); the cluster's when absent.
+    #[serde(default)]
+    pub k8s_version: Option<String>,
+    /// `up`: every matching backend is in rotation on every virtual prober; `down`: none is.
+    pub expect: LbExpect,
+    /// How long the collector may take to show it (the check polls until then).
+    #[serde(default = "default_probesim_within", with = "duration")]
+    pub within: Duration,
+}
+
+fn default_probesim_within() -> Duration {
+    DEFAULT_PROBESIM_WITHIN
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -296,6 +353,18 @@ impl Scenario {
                 }
                 Expectation::NodeProxy { node, .. } => {
                     known_node(&format!("expect[{i}].nodeProxy.node"), node)?
+                }
+                Expectation::Probesim(check) => {
+                    if let Some(node) = &check.node {
+                        known_node(&format!("expect[{i}].probesim.node"), node)?;
+                    }
+                    if let Some(version) = &check.k8s_version {
+                        probesim_agent::lb::azure::version::CpaVersion::from_str(version).map_err(
+                            |e| format!("expect[{i}].probesim.k8sVersion: {version:?}: {e}"),
+                        )?;
+                    }
+                    super::actions::parse_path(&check.object)
+                        .map_err(|e| format!("expect[{i}].probesim.object: {e}"))?;
                 }
                 Expectation::Endpoints(_) => {}
             }

@@ -6,6 +6,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use probesim_collector::store::SqliteStore;
 use serde::Serialize;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
@@ -64,8 +65,15 @@ enum Step {
     Check(usize),
 }
 
-/// Plays `scenario` from now on; stops early when `stop` is cancelled.
-pub async fn play(scenario: &Scenario, cluster: Arc<Cluster>, stop: CancellationToken) -> Report {
+/// Plays `scenario` from now on; stops early when `stop` is cancelled. `probesim` is the store
+/// of the collector the scenario's agents stream to, for its `probesim` expectations (they fail
+/// without one).
+pub async fn play(
+    scenario: &Scenario,
+    cluster: Arc<Cluster>,
+    probesim: Option<SqliteStore>,
+    stop: CancellationToken,
+) -> Report {
     let start = Instant::now();
     let started_at = SystemTime::now();
     let mut steps: Vec<(Duration, Step)> = scenario
@@ -114,8 +122,22 @@ pub async fn play(scenario: &Scenario, cluster: Arc<Cluster>, stop: Cancellation
                 });
             }
             Step::Check(i) => {
-                // Checks run beside the schedule: a probe of a black hole takes its whole timeout.
                 let expectation = scenario.expect[i].what.clone();
+                if let Expectation::Probesim(wanted) = expectation {
+                    let (scenario, store) = (scenario.clone(), probesim.clone());
+                    let task = tokio::spawn(async move {
+                        match store {
+                            Some(store) => super::probesim::check(&wanted, &scenario, &store).await,
+                            None => Checked {
+                                passed: false,
+                                summary: "probesim: no collector in this run".to_owned(),
+                            },
+                        }
+                    });
+                    checks.push((at, task));
+                    continue;
+                }
+                // Checks run beside the schedule: a probe of a black hole takes its whole timeout.
                 let (cluster, scenario) = (cluster.clone(), scenario.clone());
                 let task =
                     tokio::task::spawn_blocking(move || check(&expectation, &scenario, &cluster));
@@ -172,6 +194,10 @@ fn check(expectation: &Expectation, scenario: &Scenario, cluster: &Cluster) -> C
             checked
         }
         Expectation::Endpoints(e) => checks::endpoints(e, cluster.store()),
+        Expectation::Probesim(_) => Checked {
+            passed: false,
+            summary: "probesim expectations are checked against the collector".to_owned(),
+        },
         Expectation::NodeProxy { node, status } => {
             let path = format!("/api/v1/nodes/{node}/proxy/healthz");
             match http_status(cluster.api_addr(), &path) {

@@ -98,3 +98,24 @@ fn every_sample_line_belongs_to_a_declared_metric_family() {
         assert!(declared.contains(&family), "{line}");
     }
 }
+
+#[test]
+fn ingest_stream_counters_are_rendered_from_the_shared_ingest_metrics() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let metrics = Metrics::default();
+    metrics.ingest.streams_open.fetch_add(3, Relaxed);
+    metrics.ingest.decode_errors.fetch_add(2, Relaxed);
+    metrics.ingest.bytes.fetch_add(4096, Relaxed);
+    let text = render(&metrics, &[], &[]);
+    for line in [
+        "probesim_collector_ingest_streams_open 3",
+        "probesim_collector_ingest_decode_errors_total 2",
+        "probesim_collector_ingest_received_bytes_total 4096",
+        "probesim_collector_ingest_protocol_errors_total 0",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line} missing from:\n{text}"
+        );
+    }
+}

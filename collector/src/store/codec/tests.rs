@@ -49,7 +49,7 @@ fn every_state_hop_and_lifecycle_kind_decodes_from_its_name() {
     for h in Hop::ALL {
         assert_eq!(hop(h.as_str()), Ok(h));
     }
-    for k in LIFECYCLE_KINDS {
+    for k in LifecycleKind::ALL {
         assert_eq!(lifecycle_kind(k.as_str()), Ok(k));
     }
     assert_eq!(lb_state("sideways").unwrap_err().value, "sideways");
