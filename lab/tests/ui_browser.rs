@@ -1,13 +1,14 @@
-//! The collector's web UI in headless Chromium, against a collector filled by lab scenarios:
+//! The collector's web UI in headless Chromium, against the lab's collector (the agents of every
+//! node stream to it over gRPC) while lab scenarios play:
 //! S1 (what-if 1.24 fails while 1.23 passes; a node cordoned while the page is open) for the
 //! overview and the timeline, S4 (an ALB rollout) for the rollout view. Checks what the pages
 //! show and saves screenshots under target/test-artefacts/ui/. A third test draws thousands of
 //! made-up backends and measures how long the pages take.
 
-#[path = "ui_browser/feed.rs"]
-mod feed;
 #[path = "ui_browser/many.rs"]
 mod many;
+#[path = "ui_browser/synthetic.rs"]
+mod synthetic;
 #[path = "ui_browser/webdriver.rs"]
 mod webdriver;
 
@@ -19,6 +20,7 @@ use k8s_openapi::api::core::v1::Pod;
 use probesim_lab::agents::{AgentOptions, Agents};
 use probesim_lab::api::Resource;
 use probesim_lab::cluster::Cluster;
+use probesim_lab::collector::LabCollector;
 use probesim_lab::net::can_run_network_test;
 use probesim_lab::scenario::run::play;
 use probesim_lab::scenario::{Scenario, embedded};
@@ -30,7 +32,7 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 const S1_SERVICE: &str = "ingress-basic/ingress-nginx-controller";
 const S4_SERVICE: &str = "shop/web";
-/// How long the UI may take to show what the agents found (discovery, thresholds, feeding).
+/// How long the UI may take to show what the agents found (discovery, thresholds, streaming).
 const SHOWN_WITHIN: Duration = Duration::from_secs(90);
 /// How long the pods of a scenario may take to get Ready.
 const PODS_READY_WITHIN: Duration = Duration::from_secs(40);
@@ -108,37 +110,40 @@ fn ui_shows_s1_services_backend_states_the_1_24_what_if_failure_and_a_node_cordo
     runtime.block_on(async {
         let cluster = Cluster::up(&s1).await.expect("cluster up");
         pods_ready(&cluster, "ingress-basic", 2).await;
-        let what_if = vec!["1.24".to_owned()];
-        let options = AgentOptions {
-            what_if: what_if.clone(),
-            ..AgentOptions::default()
-        };
-        let agents = Arc::new(Agents::start(&cluster, &options).expect("agents"));
-        let nodes = cluster.node_names();
-        let collector = feed::Collector::start(agents.clone(), &nodes, "1.23", &what_if)
+        let collector = LabCollector::start(&cluster, None)
             .await
             .expect("collector");
+        let options = AgentOptions {
+            what_if: vec!["1.24".to_owned()],
+            collector: Some(collector.grpc_url()),
+            ..AgentOptions::default()
+        };
+        let agents = Agents::start(&cluster, &options).expect("agents");
+        let nodes = cluster.node_names();
         let browser = Browser::start().await.expect("browser");
-        check_s1(&browser, &collector, &cluster, &nodes).await;
+        check_s1(&browser, &ui(&collector), &cluster, &nodes).await;
         browser.quit().await;
-        collector.stop().await.expect("every batch stored");
-        if let Ok(agents) = Arc::try_unwrap(agents) {
-            agents.stop().await;
-        }
+        agents.stop().await;
+        collector.stop().await.expect("collector stops");
         cluster.down().await;
     });
 }
 
+/// The UI's address: `ui("/#/overview")`.
+fn ui(collector: &LabCollector) -> impl Fn(&str) -> String + use<> {
+    let addr = collector
+        .http_addr()
+        .expect("the collector's HTTP listener");
+    move |path| format!("http://{addr}{path}")
+}
+
 async fn check_s1(
     browser: &Browser,
-    collector: &feed::Collector,
+    url: &impl Fn(&str) -> String,
     cluster: &Cluster,
     nodes: &[String],
 ) {
-    browser
-        .goto(&collector.url("/"))
-        .await
-        .expect("open the UI");
+    browser.goto(&url("/")).await.expect("open the UI");
     let card = format!("[data-service=\"{S1_SERVICE}\"]");
     // Overview: 1.23 in rotation on every node, 1.24 out on every node, side by side.
     let verdicts = shown(
@@ -210,7 +215,7 @@ async fn check_s1(
 
     // Timeline: a node cordoned while the page is open shows up as a marker on its lanes.
     browser
-        .goto(&collector.url(&format!("/#/timeline?service={S1_SERVICE}")))
+        .goto(&url(&format!("/#/timeline?service={S1_SERVICE}")))
         .await
         .expect("timeline");
     shown(
@@ -294,29 +299,31 @@ fn ui_rollout_view_shows_s4_drain_exposure_per_pod_with_the_prestop_verdict() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let cluster = Arc::new(Cluster::up(&s4).await.expect("cluster up"));
-        let agents = Arc::new(Agents::start(&cluster, &AgentOptions::default()).expect("agents"));
-        let nodes = cluster.node_names();
-        let collector = feed::Collector::start(agents.clone(), &nodes, "1.30", &[])
+        let collector = LabCollector::start(&cluster, None)
             .await
             .expect("collector");
-        let report = play(&s4, cluster.clone(), CancellationToken::new()).await;
+        let options = AgentOptions {
+            collector: Some(collector.grpc_url()),
+            ..AgentOptions::default()
+        };
+        let agents = Agents::start(&cluster, &options).expect("agents");
+        let store = Some(collector.store().clone());
+        let report = play(&s4, cluster.clone(), store, CancellationToken::new()).await;
         assert!(report.passed(), "S4 played as written");
         let browser = Browser::start().await.expect("browser");
-        check_s4(&browser, &collector).await;
+        check_s4(&browser, &ui(&collector)).await;
         browser.quit().await;
-        collector.stop().await.expect("every batch stored");
-        if let Ok(agents) = Arc::try_unwrap(agents) {
-            agents.stop().await;
-        }
+        agents.stop().await;
+        collector.stop().await.expect("collector stops");
         if let Ok(cluster) = Arc::try_unwrap(cluster) {
             cluster.down().await;
         }
     });
 }
 
-async fn check_s4(browser: &Browser, collector: &feed::Collector) {
+async fn check_s4(browser: &Browser, url: &impl Fn(&str) -> String) {
     browser
-        .goto(&collector.url(&format!("/#/rollout?service={S4_SERVICE}")))
+        .goto(&url(&format!("/#/rollout?service={S4_SERVICE}")))
         .await
         .expect("rollout");
     let verdicts = shown(
@@ -366,7 +373,7 @@ async fn check_s4(browser: &Browser, collector: &feed::Collector) {
     screenshot(browser, "s4-rollout.png").await;
 
     browser
-        .goto(&collector.url(&format!("/#/timeline?service={S4_SERVICE}")))
+        .goto(&url(&format!("/#/timeline?service={S4_SERVICE}")))
         .await
         .expect("timeline");
     let markers = shown(
@@ -407,7 +414,7 @@ fn ui_draws_thousands_of_backends_quickly_and_keeps_only_visible_lanes_in_the_pa
     }
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
-        let collector = feed::Collector::filled(|store| many::fill(store, Duration::from_secs(600)))
+        let collector = synthetic::Collector::filled(|store| many::fill(store, Duration::from_secs(600)))
             .await
             .expect("collector");
         let browser = Browser::start().await.expect("browser");
@@ -485,7 +492,7 @@ fn ui_draws_thousands_of_backends_quickly_and_keeps_only_visible_lanes_in_the_pa
             "slow with {total} backends: overview {overview:?}, timeline {timeline:?}"
         );
         browser.quit().await;
-        collector.stop().await.expect("stop");
+        collector.stop().await;
     });
 }
 
