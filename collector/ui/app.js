@@ -138,7 +138,8 @@ function start() {
   });
   document.getElementById("service-filter").addEventListener("change", (e) => {
     const { name, params } = route();
-    go(name === "overview" && e.target.value ? "timeline" : name, { ...params, service: e.target.value });
+    delete params.backend;
+    go(name, { ...params, service: e.target.value });
   });
   window.addEventListener("hashchange", render);
   document.addEventListener("visibilitychange", () => !document.hidden && refresh());

@@ -222,7 +222,12 @@ export class Lanes {
         el = row.header ? headerLabel(row.header) : laneLabel(row.lane);
         el.style.top = `${row.y}px`;
         el.style.height = `${row.height}px`;
-        if (row.lane) el.addEventListener("click", () => this.onPick?.(row.lane));
+        if (row.lane) {
+          el.tabIndex = 0;
+          el.setAttribute("role", "button");
+          el.addEventListener("click", () => this.onPick?.(row.lane));
+          el.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); this.onPick?.(row.lane); } });
+        }
         this.labelCache.set(row, el);
       }
       keep.add(el);

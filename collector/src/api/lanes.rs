@@ -5,15 +5,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use probesim_agent::event::{BackendKey, Lifecycle, LifecycleKind};
+use probesim_agent::event::BackendKey;
 use probesim_agent::lb::health::LbState;
 use serde::Serialize;
 
 use super::json::{self, GapJson, Stamp, stamp};
 use crate::model::{BackendHistory, History, LATENCY_BUCKETS_MS, Rollup};
 use crate::store::TimeRange;
-use crate::store::codec::{KeyJson, from_ms, ms};
+use crate::store::codec::{KeyJson, ms};
 use crate::timeline::BackendRowId;
+pub use markers::{LifecycleIndex, concerns, marker_time};
 
 /// Density buckets per lane: about one per two pixels of a wide lane.
 pub const LANE_BUCKETS: i64 = 600;
@@ -97,6 +98,7 @@ pub fn lanes(
 ) -> Lanes {
     let (from, to) = (ms(range.from), ms(range.to));
     let bucket_ms = bucket_ms(from, to);
+    let index = LifecycleIndex::new(&history.lifecycle);
     let mut lanes: Vec<Lane> = history
         .backends
         .iter()
@@ -110,7 +112,7 @@ pub fn lanes(
             removed_at_ms: b.removed_at.map(ms),
             bands: bands(b, from, to),
             density: density(&b.rollups, from, bucket_ms),
-            markers: markers(&history.lifecycle, &b.key, from, to),
+            markers: index.markers(&b.key, from, to),
         })
         .collect();
     lanes.sort_by(|a, b| {
@@ -280,70 +282,7 @@ pub fn density(rollups: &[Rollup], from: i64, bucket_ms: i64) -> Vec<Density> {
         .collect()
 }
 
-/// Lifecycle events about the backend in the range, the latest [`MAX_MARKERS_PER_LANE`].
-fn markers(events: &[Lifecycle], key: &BackendKey, from: i64, to: i64) -> Vec<Marker> {
-    let mut out: Vec<Marker> = events
-        .iter()
-        .filter(|e| concerns(e, key))
-        .map(|e| {
-            let mut detail: BTreeMap<String, String> = e.detail.iter().cloned().collect();
-            let at_ms = marker_time(e, &mut detail);
-            Marker {
-                kind: e.kind.as_str(),
-                at_ms,
-                object: e.object.to_string(),
-                detail,
-            }
-        })
-        .filter(|m| (from..=to).contains(&m.at_ms))
-        .collect();
-    let excess = out.len().saturating_sub(MAX_MARKERS_PER_LANE);
-    out.drain(..excess);
-    out
-}
-
-/// When a marker stands: the event's time, except for Terminating, which Kubernetes dates at
-/// `deletionTimestamp` (the request plus the grace period): the marker stands at the delete
-/// request, sharpened to the agent's sighting within that whole second (REPORT.md), and the
-/// detail keeps `deletion_timestamp`.
-pub fn marker_time(e: &Lifecycle, detail: &mut BTreeMap<String, String>) -> i64 {
-    let at = ms(e.object_time.unwrap_or(e.seen_at));
-    if e.kind != LifecycleKind::PodTerminating {
-        return at;
-    }
-    let Some(grace) = detail
-        .get("grace_period_s")
-        .and_then(|g| g.parse::<i64>().ok())
-    else {
-        return at;
-    };
-    detail.insert("deletion_timestamp".to_owned(), json::rfc3339(from_ms(at)));
-    let request = at - grace * 1000;
-    let seen = ms(e.seen_at);
-    if (request..request + 1000).contains(&seen) {
-        seen
-    } else {
-        request
-    }
-}
-
-/// Whether a lifecycle event is about this backend: its pod, its address, its node, or the
-/// Service or Ingress it belongs to (as the store's timeline decides).
-pub fn concerns(event: &Lifecycle, key: &BackendKey) -> bool {
-    let object = &event.object;
-    match object.kind.as_str() {
-        "Pod" => {
-            let pod = format!("{}/{}", object.namespace, object.name);
-            key.pod.as_deref() == Some(pod.as_str()) || event.address == Some(key.target.ip())
-        }
-        "Node" => object.name == key.node || event.node.as_deref() == Some(key.node.as_str()),
-        _ => {
-            *object == key.service
-                || *object == key.object
-                || event.address == Some(key.target.ip())
-        }
-    }
-}
+pub mod markers;
 
 #[cfg(test)]
 mod tests;

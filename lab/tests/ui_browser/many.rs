@@ -96,7 +96,7 @@ pub async fn fill(store: SqliteStore, ago: Duration) -> Result<(), String> {
     for (node, events) in per_node.into_iter().enumerate() {
         let name = format!("node-{node:02}");
         store.agent_connected(&AgentInfo {
-            id: super::feed::agent_id(&name),
+            id: super::synthetic::agent_id(&name),
             node: name.clone(),
             cloud: None,
             k8s_version: "1.33".to_owned(),
@@ -105,7 +105,7 @@ pub async fn fill(store: SqliteStore, ago: Duration) -> Result<(), String> {
             connected_at: start,
         });
         let batch = Batch {
-            agent: super::feed::agent_id(&name),
+            agent: super::synthetic::agent_id(&name),
             sequence: 1,
             sent_at: SystemTime::now(),
             events,

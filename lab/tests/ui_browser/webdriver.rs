@@ -1,8 +1,11 @@
 //! A small W3C WebDriver client over hyper: enough to drive headless Chromium through
-//! chromedriver (new session, navigate, run a script, take a screenshot). chromedriver runs as
-//! a child process on a loopback port and is killed when the [`Browser`] is dropped.
+//! chromedriver (new session, navigate, run a script, take a screenshot). chromedriver runs in
+//! its own process group on a loopback port; dropping the [`Browser`] (also when a check
+//! panics) kills the group, chromedriver and the Chromium it started, and removes Chromium's
+//! profile directory.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -41,6 +44,8 @@ pub fn check_browser() -> Result<(), String> {
 
 pub struct Browser {
     driver: Child,
+    /// Chromium's profile, removed on drop.
+    profile: tempfile::TempDir,
     addr: SocketAddr,
     session: String,
 }
@@ -53,15 +58,21 @@ impl Browser {
             .and_then(|l| l.local_addr())
             .map_err(|e| format!("no free port for chromedriver: {e}"))?
             .port();
+        let profile = tempfile::Builder::new()
+            .prefix("probesim-ui-chromium-")
+            .tempdir()
+            .map_err(|e| format!("no profile directory for Chromium: {e}"))?;
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| format!("chromedriver does not start: {e}"))?;
         let mut browser = Browser {
             driver,
+            profile,
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
             session: String::new(),
         };
@@ -86,6 +97,9 @@ impl Browser {
             "--disable-sync".to_owned(),
             "--disable-extensions".to_owned(),
             "--disable-default-apps".to_owned(),
+            "--disable-crash-reporter".to_owned(),
+            "--disable-breakpad".to_owned(),
+            format!("--user-data-dir={}", browser.profile.path().display()),
             // Nothing but loopback: no name resolves, anything else goes to a closed proxy port.
             "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1".to_owned(),
             "--proxy-server=127.0.0.1:9".to_owned(),
@@ -214,6 +228,11 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // The group is chromedriver's own (process_group(0)): chromedriver and its Chromium.
+        if let Ok(pid) = i32::try_from(self.driver.id()) {
+            let group = nix::unistd::Pid::from_raw(pid);
+            let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }

@@ -1,4 +1,6 @@
-use probesim_agent::event::{LifecycleKind, StateChange};
+use std::net::{IpAddr, Ipv4Addr};
+
+use probesim_agent::event::{Lifecycle, LifecycleKind, StateChange};
 use probesim_agent::lb::verdict::Reason;
 use probesim_agent::model::ObjectRef;
 
@@ -235,4 +237,126 @@ fn ui_lanes_put_the_terminating_marker_at_the_delete_request_not_at_deletion_tim
         assert_eq!(marker_time(&event, &mut detail), expected, "{event:?}");
         assert_eq!(detail.contains_key("deletion_timestamp"), has_deletion);
     }
+}
+
+#[test]
+fn ui_lanes_index_finds_the_same_events_as_checking_each_and_tells_copies_once() {
+    let key = synthetic::backend(1, "web", "node-1", 5).key.clone();
+    let event =
+        |kind, object: ObjectRef, node: Option<&str>, address: Option<u8>, at: u64| Lifecycle {
+            kind,
+            object,
+            node: node.map(str::to_owned),
+            address: address.map(|a| IpAddr::V4(Ipv4Addr::new(10, 244, 0, a))),
+            object_time: None,
+            seen_at: at_ms(T0 + at),
+            detail: Vec::new(),
+        };
+    let pod = |name: &str| ObjectRef::new("Pod", "default", name);
+    let events = vec![
+        event(
+            LifecycleKind::PodReady,
+            pod("web-5"),
+            Some("node-1"),
+            Some(5),
+            100,
+        ),
+        // The same pod's address under another name (a StatefulSet pod recreated).
+        event(
+            LifecycleKind::PodReady,
+            pod("other"),
+            Some("node-2"),
+            Some(5),
+            200,
+        ),
+        event(
+            LifecycleKind::PodReady,
+            pod("web-6"),
+            Some("node-1"),
+            Some(6),
+            300,
+        ),
+        event(
+            LifecycleKind::NodeCordoned,
+            ObjectRef::new("Node", "", "node-1"),
+            None,
+            None,
+            400,
+        ),
+        event(
+            LifecycleKind::NodeTainted,
+            ObjectRef::new("Node", "", "x"),
+            Some("node-1"),
+            None,
+            500,
+        ),
+        event(
+            LifecycleKind::NodeCordoned,
+            ObjectRef::new("Node", "", "node-2"),
+            None,
+            None,
+            600,
+        ),
+        // A Service's endpoints, seen by two agents: one marker.
+        event(
+            LifecycleKind::ServiceEndpoints,
+            key.service.clone(),
+            Some("node-1"),
+            None,
+            700,
+        ),
+        event(
+            LifecycleKind::ServiceEndpoints,
+            key.service.clone(),
+            Some("node-2"),
+            None,
+            700,
+        ),
+        event(
+            LifecycleKind::SpecChanged,
+            key.object.clone(),
+            None,
+            None,
+            800,
+        ),
+        event(
+            LifecycleKind::SpecChanged,
+            ObjectRef::new("Ingress", "default", "x"),
+            None,
+            None,
+            900,
+        ),
+        event(
+            LifecycleKind::EndpointRemoved,
+            ObjectRef::new("EndpointSlice", "default", "s"),
+            None,
+            Some(5),
+            950,
+        ),
+    ];
+    let index = LifecycleIndex::new(&events);
+    let indexed: Vec<*const Lifecycle> = index.about(&key).map(|e| e as *const _).collect();
+    let checked: Vec<*const Lifecycle> = events
+        .iter()
+        .filter(|e| concerns(e, &key))
+        .map(|e| e as *const _)
+        .collect();
+    assert_eq!(indexed, checked);
+    let at: Vec<(&str, i64)> = index
+        .markers(&key, t(0), t(10_000))
+        .iter()
+        .map(|m| (m.kind, m.at_ms - t(0)))
+        .collect();
+    assert_eq!(
+        at,
+        vec![
+            ("pod-ready", 100),
+            ("pod-ready", 200),
+            ("node-cordoned", 400),
+            ("node-tainted", 500),
+            ("service-endpoints", 700),
+            ("spec-changed", 800),
+            ("endpoint-removed", 950),
+        ]
+    );
 }
