@@ -210,7 +210,7 @@ fn a_rollout_emits_each_pods_lifecycle_in_order_with_the_objects_timestamps() {
         let seen = eventually(
             &agents,
             Duration::from_secs(60),
-            "old pods deleted, new pods ready",
+            "old pods deleted and their endpoints removed, new pods ready",
             |seen| {
                 let deleted = |pod: &str| {
                     seen.lifecycle
@@ -224,7 +224,14 @@ fn a_rollout_emits_each_pods_lifecycle_in_order_with_the_objects_timestamps() {
                         l.kind == LifecycleKind::PodReady && !old.contains(&l.object.name)
                     })
                     .count();
-                old.iter().all(|p| deleted(p)) && ready_new >= 2
+                // The endpoint's removal comes on the EndpointSlice watch, which may deliver it
+                // after the Pod watch delivered the pod's deletion.
+                let endpoints_removed = seen
+                    .lifecycle
+                    .iter()
+                    .filter(|(_, l)| l.kind == LifecycleKind::EndpointRemoved)
+                    .count();
+                old.iter().all(|p| deleted(p)) && ready_new >= 2 && endpoints_removed >= old.len()
             },
         )
         .await;
