@@ -2,6 +2,8 @@
 //! node's backends, so cardinality is bounded by what the node probes; a backend's series go
 //! when the backend does. Outcome and state labels take a fixed set of values.
 
+pub mod scraped;
+
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
@@ -13,6 +15,9 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::event::Backend;
+use crate::observe::ObserverStats;
+use crate::stream::StreamMetrics;
+pub use scraped::{Attached, Sample, Scraped};
 
 /// Probe duration buckets, in seconds: loopback answers up to the clouds' longest timeouts.
 const DURATION_BUCKETS: [f64; 14] = [
@@ -77,9 +82,9 @@ pub struct ResourceLabels {
 pub struct Metrics {
     pub registry: Registry,
     /// The collector stream's counters, once a stream runs.
-    pub stream: Arc<crate::stream::export::StreamExport>,
+    pub stream: Arc<Attached<StreamMetrics>>,
     /// The passive observer's counters, once it runs.
-    pub observer: Arc<super::observed::ObserverExport>,
+    pub observer: Arc<Attached<ObserverStats>>,
     pub backend_up: Family<BackendLabels, Gauge<f64, AtomicU64>>,
     pub probes: Family<OutcomeLabels, Counter>,
     pub duration: Family<LbLabels, Histogram>,
@@ -102,9 +107,9 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("probesim");
-        let stream = Arc::new(crate::stream::export::StreamExport::default());
+        let stream = Arc::new(Attached::<StreamMetrics>::default());
         registry.register_collector(Box::new(stream.clone()));
-        let observer = Arc::new(super::observed::ObserverExport::default());
+        let observer = Arc::new(Attached::<ObserverStats>::default());
         registry.register_collector(Box::new(observer.clone()));
         let backend_up = Family::<BackendLabels, Gauge<f64, AtomicU64>>::default();
         registry.register(

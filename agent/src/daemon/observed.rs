@@ -9,15 +9,13 @@
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
-use prometheus_client::metrics::counter::ConstCounter;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::metrics::{Sample, Scraped};
 use crate::engine::ProbeRecord;
 use crate::error::{Error, Result};
 use crate::event::{Backend, BackendId, BackendKey, Event, Hop, ProbeResult, SourceMode};
@@ -278,21 +276,14 @@ pub fn record(result: &ProbeResult, now: Instant, wall: SystemTime) -> Option<Pr
     })
 }
 
-/// The observer's counters in `/metrics` (`probesim_observer_*`), read at each scrape; nothing
-/// until [`ObserverExport::attach`] (without `--observe`).
-#[derive(Debug, Default)]
-pub struct ObserverExport {
-    stats: OnceLock<Arc<ObserverStats>>,
-}
-
-impl ObserverExport {
-    /// Renders this observer's counters from now on (the first call wins).
-    pub fn attach(&self, stats: Arc<ObserverStats>) {
-        let _ = self.stats.set(stats);
+/// The observer's counters in `/metrics` (`probesim_observer_*`).
+impl Scraped for ObserverStats {
+    fn counters(&self) -> Vec<Sample> {
+        observer_counters(self).to_vec()
     }
 }
 
-fn counters(s: &ObserverStats) -> [(&'static str, &'static str, u64); 7] {
+fn observer_counters(s: &ObserverStats) -> [(&'static str, &'static str, u64); 7] {
     let get = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     [
         (
@@ -331,27 +322,6 @@ fn counters(s: &ObserverStats) -> [(&'static str, &'static str, u64); 7] {
             get(&s.dropped),
         ),
     ]
-}
-
-impl Collector for ObserverExport {
-    fn encode(
-        &self,
-        mut encoder: DescriptorEncoder<'_>,
-    ) -> std::result::Result<(), std::fmt::Error> {
-        let Some(stats) = self.stats.get() else {
-            return Ok(());
-        };
-        for (name, help, value) in counters(stats) {
-            let counter = ConstCounter::new(value);
-            counter.encode(encoder.encode_descriptor(
-                name,
-                help,
-                None,
-                counter.metric_type(),
-            )?)?;
-        }
-        Ok(())
-    }
 }
 
 impl super::Daemon {

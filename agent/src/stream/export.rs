@@ -1,29 +1,21 @@
-//! The streaming client's counters in the agent's `/metrics` (`probesim_stream_*`), read at each
-//! scrape. Registered before the client starts (the HTTP listener comes first); until
-//! [`StreamExport::attach`], and without a collector, nothing is rendered.
+//! The streaming client's figures in the agent's `/metrics` (`probesim_stream_*`), read at each
+//! scrape through the daemon's [`Attached`](crate::daemon::metrics::Attached) exporter.
 
-use std::sync::{Arc, OnceLock};
-
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
-use prometheus_client::metrics::counter::ConstCounter;
-use prometheus_client::metrics::gauge::ConstGauge;
+use crate::daemon::metrics::{Sample, Scraped};
 
 use super::metrics::{StreamCounters, StreamMetrics};
 
-#[derive(Debug, Default)]
-pub struct StreamExport {
-    metrics: OnceLock<Arc<StreamMetrics>>,
-}
+impl Scraped for StreamMetrics {
+    fn gauges(&self) -> Vec<Sample> {
+        gauges(&self.snapshot()).to_vec()
+    }
 
-impl StreamExport {
-    /// Renders this client's counters from now on (the first call wins).
-    pub fn attach(&self, metrics: Arc<StreamMetrics>) {
-        let _ = self.metrics.set(metrics);
+    fn counters(&self) -> Vec<Sample> {
+        counters(&self.snapshot()).to_vec()
     }
 }
 
-fn gauges(c: &StreamCounters) -> [(&'static str, &'static str, u64); 4] {
+fn gauges(c: &StreamCounters) -> [Sample; 4] {
     [
         (
             "stream_connected",
@@ -48,7 +40,7 @@ fn gauges(c: &StreamCounters) -> [(&'static str, &'static str, u64); 4] {
     ]
 }
 
-fn counters(c: &StreamCounters) -> [(&'static str, &'static str, u64); 10] {
+fn counters(c: &StreamCounters) -> [Sample; 10] {
     [
         (
             "stream_connects",
@@ -103,36 +95,16 @@ fn counters(c: &StreamCounters) -> [(&'static str, &'static str, u64); 10] {
     ]
 }
 
-impl Collector for StreamExport {
-    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
-        let Some(metrics) = self.metrics.get() else {
-            return Ok(());
-        };
-        let c = metrics.snapshot();
-        for (name, help, value) in gauges(&c) {
-            let gauge = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
-            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
-        }
-        for (name, help, value) in counters(&c) {
-            let counter = ConstCounter::new(value);
-            counter.encode(encoder.encode_descriptor(
-                name,
-                help,
-                None,
-                counter.metric_type(),
-            )?)?;
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::Ordering::Relaxed;
 
+    use std::sync::Arc;
+
     use prometheus_client::registry::Registry;
 
     use super::*;
+    use crate::daemon::metrics::Attached;
 
     fn render(registry: &Registry) -> String {
         let mut text = String::new();
@@ -142,7 +114,7 @@ mod tests {
 
     #[test]
     fn stream_counters_appear_once_a_client_is_attached() {
-        let export = Arc::new(StreamExport::default());
+        let export = Arc::new(Attached::<StreamMetrics>::default());
         let mut registry = Registry::with_prefix("probesim");
         registry.register_collector(Box::new(export.clone()));
         assert!(!render(&registry).contains("stream_"));
