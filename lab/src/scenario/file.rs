@@ -334,6 +334,20 @@ impl Scenario {
                 Action::App(_) => {}
             }
         }
+        // A check's node must be the scenario's, its version one the Azure tables know.
+        let known_node_and_version = |field: &dyn Fn(&str) -> String,
+                                      node: &Option<String>,
+                                      version: &Option<String>|
+         -> Result<(), String> {
+            if let Some(node) = node {
+                known_node(&field("node"), node)?;
+            }
+            if let Some(version) = version {
+                probesim_agent::lb::azure::version::CpaVersion::from_str(version)
+                    .map_err(|e| format!("{}: {version:?}: {e}", field("k8sVersion")))?;
+            }
+            Ok(())
+        };
         for (i, expect) in self.expect.iter().enumerate() {
             if expect.at > self.duration {
                 return Err(format!(
@@ -343,28 +357,17 @@ impl Scenario {
             }
             match &expect.what {
                 Expectation::Lb(check) => {
-                    if let Some(node) = &check.node {
-                        known_node(&format!("expect[{i}].lb.node"), node)?;
-                    }
-                    if let Some(version) = &check.k8s_version {
-                        probesim_agent::lb::azure::version::CpaVersion::from_str(version)
-                            .map_err(|e| format!("expect[{i}].lb.k8sVersion: {version:?}: {e}"))?;
-                    }
+                    let field = |f: &str| format!("expect[{i}].lb.{f}");
+                    known_node_and_version(&field, &check.node, &check.k8s_version)?;
                 }
                 Expectation::NodeProxy { node, .. } => {
                     known_node(&format!("expect[{i}].nodeProxy.node"), node)?
                 }
                 Expectation::Probesim(check) => {
-                    if let Some(node) = &check.node {
-                        known_node(&format!("expect[{i}].probesim.node"), node)?;
-                    }
-                    if let Some(version) = &check.k8s_version {
-                        probesim_agent::lb::azure::version::CpaVersion::from_str(version).map_err(
-                            |e| format!("expect[{i}].probesim.k8sVersion: {version:?}: {e}"),
-                        )?;
-                    }
+                    let field = |f: &str| format!("expect[{i}].probesim.{f}");
+                    known_node_and_version(&field, &check.node, &check.k8s_version)?;
                     super::actions::parse_path(&check.object)
-                        .map_err(|e| format!("expect[{i}].probesim.object: {e}"))?;
+                        .map_err(|e| format!("{}: {e}", field("object")))?;
                 }
                 Expectation::Endpoints(_) => {}
             }
