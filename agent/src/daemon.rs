@@ -69,13 +69,6 @@ pub struct DaemonConfig {
     pub observe: Option<crate::observe::ObserverConfig>,
 }
 
-/// What the daemon exposes while it runs.
-#[derive(Debug)]
-pub struct Handle {
-    pub metrics: Arc<Metrics>,
-    pub watch: Arc<Shared>,
-}
-
 struct Tracked {
     backend: Arc<Backend>,
     /// Virtual probers whose state was reported since the backend's last spec.
@@ -99,7 +92,6 @@ struct Daemon {
     endpoints: BTreeMap<ObjectRef, EndpointCount>,
     warnings: BTreeSet<String>,
     node_proxy: Option<bool>,
-    skipped_seen: (u64, u64, u64),
     probe_metrics: ProbeMetrics,
     /// The observed twins of the LB backends, while observing.
     twins: Option<observed::Twins>,
@@ -173,7 +165,6 @@ pub async fn run(
         endpoints: BTreeMap::new(),
         warnings: BTreeSet::new(),
         node_proxy: None,
-        skipped_seen: (0, 0, 0),
         probe_metrics: ProbeMetrics::default(),
         twins,
     };
@@ -238,7 +229,7 @@ pub async fn run(
 }
 
 impl Daemon {
-    fn send(&self, event: Event) {
+    fn send(&mut self, event: Event) {
         self.events.send(event);
     }
 
@@ -586,38 +577,28 @@ impl Daemon {
             self.remove(id);
         }
         let stats = self.engine.stats();
-        let skipped = (
-            stats.skipped_late,
-            stats.skipped_target_limit + stats.skipped_global_limit,
-            stats.results_dropped,
-        );
-        let counters = [
-            ("late", skipped.0, self.skipped_seen.0),
-            ("in_flight", skipped.1, self.skipped_seen.1),
-            ("results_dropped", skipped.2, self.skipped_seen.2),
+        let skipped = [
+            ("late", stats.skipped_late),
+            (
+                "in_flight",
+                stats.skipped_target_limit + stats.skipped_global_limit,
+            ),
+            ("results_dropped", stats.results_dropped),
         ];
-        for (kind, now, before) in counters {
-            if now > before {
-                self.metrics
-                    .skipped
-                    .get_or_create(&KindLabels {
-                        kind: kind.to_owned(),
-                    })
-                    .inc_by(now - before);
-            }
+        for (kind, total) in skipped {
+            let labels = KindLabels {
+                kind: kind.to_owned(),
+            };
+            raise_to(&self.metrics.skipped.get_or_create(&labels), total);
         }
-        self.skipped_seen = skipped;
         for (resource, status) in watch.status() {
-            let counter = self
-                .metrics
-                .watch_errors
-                .get_or_create(&metrics::ResourceLabels {
-                    resource: resource.to_owned(),
-                });
-            let seen = counter.get();
-            if status.errors > seen {
-                counter.inc_by(status.errors - seen);
-            }
+            let labels = metrics::ResourceLabels {
+                resource: resource.to_owned(),
+            };
+            raise_to(
+                &self.metrics.watch_errors.get_or_create(&labels),
+                status.errors,
+            );
         }
     }
 
@@ -704,4 +685,12 @@ pub struct Identity {
     pub cloud: Cloud,
     pub k8s_version: String,
     pub what_if: Vec<String>,
+}
+
+/// Brings a counter mirroring a total kept elsewhere up to that total.
+fn raise_to(counter: &prometheus_client::metrics::counter::Counter, total: u64) {
+    let seen = counter.get();
+    if total > seen {
+        counter.inc_by(total - seen);
+    }
 }

@@ -7,7 +7,6 @@
 //! waits every later result, transition or lifecycle event is dropped too, because the collector
 //! refuses results of a backend it has not been told about.
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -36,7 +35,7 @@ impl Events {
 pub(crate) struct Outbox {
     events: Option<Events>,
     metrics: Arc<Metrics>,
-    backlog: RefCell<VecDeque<Event>>,
+    backlog: VecDeque<Event>,
 }
 
 fn kind(event: &Event) -> &'static str {
@@ -57,66 +56,67 @@ impl Outbox {
         Outbox {
             events,
             metrics,
-            backlog: RefCell::default(),
+            backlog: VecDeque::new(),
         }
     }
 
     /// Declarations waiting for room in the channel.
     #[cfg(test)]
     pub(crate) fn backlog(&self) -> usize {
-        self.backlog.borrow().len()
+        self.backlog.len()
     }
 
-    pub(crate) fn send(&self, event: Event) {
-        let Some(events) = &self.events else { return };
+    pub(crate) fn send(&mut self, event: Event) {
+        if self.events.is_none() {
+            return;
+        }
         self.flush();
-        let mut backlog = self.backlog.borrow_mut();
-        if !backlog.is_empty() {
+        let Some(events) = &self.events else { return };
+        if !self.backlog.is_empty() {
             if must_arrive(&event) {
-                backlog.push_back(event);
+                self.backlog.push_back(event);
             } else {
-                self.dropped(events, &event);
+                dropped(&self.metrics, events, &event);
             }
             return;
         }
         match events.tx.try_send(event) {
             Ok(()) | Err(TrySendError::Closed(_)) => {}
-            Err(TrySendError::Full(event)) if must_arrive(&event) => backlog.push_back(event),
-            Err(TrySendError::Full(event)) => self.dropped(events, &event),
+            Err(TrySendError::Full(event)) if must_arrive(&event) => self.backlog.push_back(event),
+            Err(TrySendError::Full(event)) => dropped(&self.metrics, events, &event),
         }
     }
 
     /// Hands waiting declarations over as far as the channel takes them; called with every
     /// event and on the daemon's tick.
-    pub(crate) fn flush(&self) {
+    pub(crate) fn flush(&mut self) {
         let Some(events) = &self.events else { return };
-        let mut backlog = self.backlog.borrow_mut();
-        while let Some(event) = backlog.pop_front() {
+        while let Some(event) = self.backlog.pop_front() {
             match events.tx.try_send(event) {
                 Ok(()) => {}
                 Err(TrySendError::Full(event)) => {
-                    backlog.push_front(event);
+                    self.backlog.push_front(event);
                     return;
                 }
                 Err(TrySendError::Closed(_)) => {
-                    backlog.clear();
+                    self.backlog.clear();
                     return;
                 }
             }
         }
     }
+}
 
-    fn dropped(&self, events: &Events, event: &Event) {
-        if let Some(drops) = &events.drops {
-            drops.count(event);
-        }
-        self.metrics
-            .dropped
-            .get_or_create(&KindLabels {
-                kind: kind(event).to_owned(),
-            })
-            .inc();
+fn dropped(metrics: &Metrics, events: &Events, event: &Event) {
+    if let Some(drops) = &events.drops {
+        drops.count(event);
     }
+    metrics
+        .dropped
+        .get_or_create(&KindLabels {
+            kind: kind(event).to_owned(),
+        })
+        .inc();
 }
 
 #[cfg(test)]

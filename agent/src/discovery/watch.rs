@@ -272,23 +272,25 @@ async fn run<K: Watched>(api: Api<K>, config: watcher::Config, shared: Arc<Share
                 replace_all(&shared, fresh, seen_at);
                 shared.record_list::<K>();
             }
-            watcher::Event::Apply(object) => apply(&shared, Some(object.clone()), &object, seen_at),
-            watcher::Event::Delete(object) => apply(&shared, None, &object, seen_at),
+            watcher::Event::Apply(object) => apply(&shared, object, true, seen_at),
+            watcher::Event::Delete(object) => apply(&shared, object, false, seen_at),
         }
     }
 }
 
-/// One object applied or deleted.
-fn apply<K: Watched>(shared: &Shared, new: Option<K>, object: &K, seen_at: SystemTime) {
+/// One object applied (`present`) or deleted.
+fn apply<K: Watched>(shared: &Shared, object: K, present: bool, seen_at: SystemTime) {
     let key = key_of(object.meta());
     let events = {
         let mut snapshot = lock(&shared.snapshot);
         let objects = K::objects(&mut snapshot);
-        let old = match &new {
-            Some(new) => objects.insert(key, new.clone()),
-            None => objects.remove(&key),
-        };
-        K::lifecycle(old.as_ref(), new.as_ref(), &shared.node, seen_at)
+        if present {
+            let old = objects.insert(key.clone(), object);
+            K::lifecycle(old.as_ref(), objects.get(&key), &shared.node, seen_at)
+        } else {
+            let old = objects.remove(&key);
+            K::lifecycle(old.as_ref(), None, &shared.node, seen_at)
+        }
     };
     shared.emit(events);
     shared.bump();

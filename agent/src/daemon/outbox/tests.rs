@@ -39,7 +39,7 @@ fn drain(rx: &mut mpsc::Receiver<Event>) -> Vec<String> {
 
 #[test]
 fn a_full_channel_drops_results_with_counts_but_keeps_declarations_in_order() {
-    let (outbox, mut rx, drops) = outbox(1);
+    let (mut outbox, mut rx, drops) = outbox(1);
     outbox.send(Event::Result(fixtures::success(1, 0)));
     // The channel is full from here on.
     outbox.send(Event::Result(fixtures::success(1, 1)));
@@ -64,7 +64,7 @@ fn a_full_channel_drops_results_with_counts_but_keeps_declarations_in_order() {
 
 #[test]
 fn results_after_a_waiting_declaration_are_dropped_not_sent_ahead_of_it() {
-    let (outbox, mut rx, drops) = outbox(2);
+    let (mut outbox, mut rx, drops) = outbox(2);
     outbox.send(Event::Lifecycle(fixtures::lifecycle(0)));
     outbox.send(Event::Lifecycle(fixtures::lifecycle(1)));
     outbox.send(Event::Backend(fixtures::backend(7)));
@@ -77,7 +77,7 @@ fn results_after_a_waiting_declaration_are_dropped_not_sent_ahead_of_it() {
 
 #[test]
 fn a_closed_channel_forgets_the_backlog_and_without_a_channel_nothing_is_kept() {
-    let (outbox, rx, _) = outbox(1);
+    let (mut outbox, rx, _) = outbox(1);
     outbox.send(Event::Result(fixtures::success(1, 0)));
     outbox.send(Event::Backend(fixtures::backend(1)));
     assert_eq!(outbox.backlog(), 1);
@@ -85,7 +85,7 @@ fn a_closed_channel_forgets_the_backlog_and_without_a_channel_nothing_is_kept() 
     outbox.flush();
     assert_eq!(outbox.backlog(), 0);
 
-    let none = Outbox::new(None, Arc::new(Metrics::new()));
+    let mut none = Outbox::new(None, Arc::new(Metrics::new()));
     none.send(Event::Backend(fixtures::backend(1)));
     assert_eq!(none.backlog(), 0);
 }
