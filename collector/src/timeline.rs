@@ -115,3 +115,21 @@ impl Pending {
             && self.gaps.is_empty()
     }
 }
+/// Whether a lifecycle event is about this backend: its pod, its address, its node, or the
+/// Service or Ingress it belongs to. The one rule of the store's histories and the UI's markers.
+pub fn concerns(event: &Lifecycle, key: &BackendKey) -> bool {
+    let object = &event.object;
+    match object.kind.as_str() {
+        "Pod" => {
+            let pod = key.pod.as_deref().and_then(|p| p.split_once('/'));
+            pod == Some((object.namespace.as_str(), object.name.as_str()))
+                || event.address == Some(key.target.ip())
+        }
+        "Node" => object.name == key.node || event.node.as_deref() == Some(key.node.as_str()),
+        _ => {
+            *object == key.service
+                || *object == key.object
+                || event.address == Some(key.target.ip())
+        }
+    }
+}

@@ -14,7 +14,8 @@ use crate::model::{BackendHistory, History, LATENCY_BUCKETS_MS, Rollup};
 use crate::store::TimeRange;
 use crate::store::codec::{KeyJson, ms};
 use crate::timeline::BackendRowId;
-pub use markers::{LifecycleIndex, concerns, marker_time};
+pub use crate::timeline::concerns;
+pub use markers::{LifecycleIndex, marker_time};
 
 /// Density buckets per lane: about one per two pixels of a wide lane.
 pub const LANE_BUCKETS: i64 = 600;

@@ -9,7 +9,6 @@ pub struct IngestMetrics {
     pub(crate) streams: AtomicU64,
     pub(crate) batches: AtomicU64,
     pub(crate) results: AtomicU64,
-    pub(crate) events: AtomicU64,
     pub(crate) duplicates: AtomicU64,
     pub(crate) bytes: AtomicU64,
     pub(crate) decode_errors: AtomicU64,
@@ -28,8 +27,6 @@ pub struct IngestCounters {
     pub batches: u64,
     /// Probe results stored.
     pub results: u64,
-    /// Events of every kind stored.
-    pub events: u64,
     /// Batches dropped as duplicates of stored ones.
     pub duplicates: u64,
     /// Encoded bytes of the batches received, duplicates included.
@@ -50,7 +47,6 @@ impl IngestMetrics {
             streams: self.streams.load(Relaxed),
             batches: self.batches.load(Relaxed),
             results: self.results.load(Relaxed),
-            events: self.events.load(Relaxed),
             duplicates: self.duplicates.load(Relaxed),
             bytes: self.bytes.load(Relaxed),
             decode_errors: self.decode_errors.load(Relaxed),

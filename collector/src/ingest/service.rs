@@ -253,10 +253,6 @@ impl<S: Sink> Shared<S> {
         *high = sequence;
         add(&self.metrics.batches, 1);
         add(&self.metrics.results, c.results);
-        add(
-            &self.metrics.events,
-            c.backends + c.removed + c.results + c.transitions + c.lifecycle,
-        );
         Ok(sequence)
     }
 }

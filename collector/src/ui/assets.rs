@@ -7,22 +7,29 @@ pub struct Asset {
     pub name: &'static str,
     pub content_type: &'static str,
     pub body: &'static [u8],
+    /// [`fnv1a`] of the body, computed when the file is embedded.
+    pub hash: u64,
 }
 
 impl Asset {
     /// A strong entity tag: the FNV-1a hash of the body and its length, quoted.
     pub fn etag(&self) -> String {
-        format!("\"{:016x}-{:x}\"", fnv1a(self.body), self.body.len())
+        format!("\"{:016x}-{:x}\"", self.hash, self.body.len())
     }
 }
 
-/// FNV-1a, 64 bits: enough to tell two builds' files apart.
-pub fn fnv1a(bytes: &[u8]) -> u64 {
+/// FNV-1a, 64 bits: enough to tell two builds' files apart. `const`, so that each file's hash
+/// is computed at build time rather than per request.
+pub const fn fnv1a(bytes: &[u8]) -> u64 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
-    bytes
-        .iter()
-        .fold(OFFSET, |h, b| (h ^ u64::from(*b)).wrapping_mul(PRIME))
+    let mut hash = OFFSET;
+    let mut i = 0;
+    while i < bytes.len() {
+        hash = (hash ^ bytes[i] as u64).wrapping_mul(PRIME);
+        i += 1;
+    }
+    hash
 }
 
 const HTML: &str = "text/html; charset=utf-8";
@@ -36,6 +43,7 @@ macro_rules! asset {
             name: $name,
             content_type: $type,
             body: include_bytes!(concat!("../../ui/", $name)),
+            hash: fnv1a(include_bytes!(concat!("../../ui/", $name))),
         }
     };
 }

@@ -2,6 +2,7 @@
 //! (a large cluster's hour has thousands of events and thousands of backends), told once even
 //! when several agents saw them, and where on the time axis each stands.
 
+use crate::timeline::concerns;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
@@ -126,23 +127,5 @@ pub fn marker_time(e: &Lifecycle, detail: &mut BTreeMap<String, String>) -> i64 
         seen
     } else {
         request
-    }
-}
-
-/// Whether a lifecycle event is about this backend: its pod, its address, its node, or the
-/// Service or Ingress it belongs to (as the store's timeline decides).
-pub fn concerns(event: &Lifecycle, key: &BackendKey) -> bool {
-    let object = &event.object;
-    match object.kind.as_str() {
-        "Pod" => {
-            let pod = format!("{}/{}", object.namespace, object.name);
-            key.pod.as_deref() == Some(pod.as_str()) || event.address == Some(key.target.ip())
-        }
-        "Node" => object.name == key.node || event.node.as_deref() == Some(key.node.as_str()),
-        _ => {
-            *object == key.service
-                || *object == key.object
-                || event.address == Some(key.target.ip())
-        }
     }
 }

@@ -6,10 +6,11 @@ use std::path::Path;
 use probesim_agent::event::BackendId;
 use rusqlite::Connection;
 
-use super::query::{changes, concerns, gaps, lifecycle, rollups};
+use super::query::{changes, gaps, lifecycle, rollups};
 use crate::error::Result;
 use crate::model::{AgentId, BackendHistory, History};
 use crate::store::{TimeRange, Timeline};
+use crate::timeline::concerns;
 use crate::timeline::{AgentRow, BackendRow};
 
 /// Everything about `backends` over `range`. With `everything` (no filter), every lifecycle

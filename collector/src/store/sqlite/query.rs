@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use probesim_agent::event::{BackendId, BackendKey, Lifecycle, StateChange};
+use probesim_agent::event::{BackendId, Lifecycle, StateChange};
 use rusqlite::{Connection, params};
 
 use super::rows::{self, decode_error};
@@ -195,22 +195,4 @@ pub fn gaps(conn: &Connection, path: &Path, range: TimeRange) -> Result<Vec<Gap>
     stmt.query_map(params![ms(range.from), ms(range.to)], rows::raw_gap)
         .and_then(Iterator::collect)
         .map_err(storage(path, "query gaps"))
-}
-
-/// Whether a lifecycle event is about this backend: its pod, its address, its node, or the
-/// Service or Ingress it belongs to.
-pub fn concerns(event: &Lifecycle, key: &BackendKey) -> bool {
-    let object = &event.object;
-    let pod = || format!("{}/{}", object.namespace, object.name);
-    match object.kind.as_str() {
-        "Pod" => {
-            key.pod.as_deref() == Some(pod().as_str()) || event.address == Some(key.target.ip())
-        }
-        "Node" => object.name == key.node || event.node.as_deref() == Some(key.node.as_str()),
-        _ => {
-            *object == key.service
-                || *object == key.object
-                || event.address == Some(key.target.ip())
-        }
-    }
 }
