@@ -72,7 +72,10 @@ pub struct Reported {
 #[derive(Debug, Default)]
 pub struct Reports {
     pub events: Vec<Reported>,
+    /// Events not kept (beyond [`MAX_KEPT_EVENTS`]).
     pub dropped: u64,
+    /// Probe results reported, kept or not.
+    pub results: u64,
 }
 
 /// The running agents.
@@ -225,6 +228,12 @@ async fn run_agent(
         None => None,
     };
     let stream_tx = stream.as_ref().map(|(tx, _)| tx.clone());
+    // As `probesim-agent run` does: what the daemon drops travels with the stream's batches,
+    // and the stream's figures are in the agent's /metrics.
+    let drops = stream.as_ref().map(|(_, handle)| handle.drop_counter());
+    if let Some((_, handle)) = &stream {
+        metrics.stream.attach(handle.metrics());
+    }
     let (events_tx, mut events_rx) = mpsc::channel::<Event>(EVENT_CAPACITY);
     let forward = {
         let node = node.clone();
@@ -235,6 +244,9 @@ async fn run_agent(
                     let _ = tx.send(event.clone()).await;
                 }
                 let mut reports = lock(&reports);
+                if matches!(event, Event::Result(_)) {
+                    reports.results += 1;
+                }
                 if reports.events.len() >= MAX_KEPT_EVENTS {
                     reports.dropped += 1;
                     continue;
@@ -280,7 +292,10 @@ async fn run_agent(
         shared,
         lifecycle,
         metrics,
-        Some(daemon::Events::new(events_tx)),
+        Some(daemon::Events {
+            tx: events_tx,
+            drops,
+        }),
         stop,
     )
     .await
@@ -310,12 +325,7 @@ fn sources(mode: SourceMode, cloud: Cloud) -> Result<(SourceSet, Sources), Strin
         _ => SourceSetConfig::default(),
     };
     let set = SourceSet::start(&config).map_err(|e| e.to_string())?;
-    let mut sources = Vec::new();
-    for mode in set.modes() {
-        if let Some(source) = set.for_mode(mode).map_err(|e| e.to_string())? {
-            sources.push((mode, source));
-        }
-    }
+    let sources = set.probe_sources();
     Ok((set, sources))
 }
 

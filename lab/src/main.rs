@@ -211,7 +211,7 @@ async fn play_and_report(
             let mut json = serde_json::to_value(&report)?;
             if let Some((_, outcome)) = &seen {
                 json["probesim"] = serde_json::json!({
-                    "report": serde_json::from_str::<serde_json::Value>(&render(&outcome.report, Format::Json))?,
+                    "report": serde_json::to_value(&outcome.report)?,
                     "results_reported": outcome.results_reported,
                     "results_stored": outcome.results_stored,
                 });

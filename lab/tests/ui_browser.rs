@@ -23,6 +23,7 @@ use probesim_lab::agents::{AgentOptions, Agents};
 use probesim_lab::cluster::Cluster;
 use probesim_lab::collector::LabCollector;
 use probesim_lab::net::can_run_network_test;
+use probesim_lab::scenario::probesim::Probesim;
 use probesim_lab::scenario::run::play;
 use probesim_lab::scenario::{Scenario, embedded};
 use serde_json::json;
@@ -128,21 +129,16 @@ fn ui_rollout_view_shows_s4_drain_exposure_per_pod_with_the_prestop_verdict() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let cluster = Arc::new(Cluster::up(&s4).await.expect("cluster up"));
-        let collector = LabCollector::start(&cluster, None)
+        let probesim = Probesim::start(&s4, &cluster, None)
             .await
-            .expect("collector");
-        let options = AgentOptions {
-            collector: Some(collector.grpc_url()),
-            ..AgentOptions::default()
-        };
-        let agents = Agents::start(&cluster, &options).expect("agents");
-        let store = Some(collector.store().clone());
+            .expect("probesim's agents and collector");
+        let store = Some(probesim.collector.store().clone());
         let report = play(&s4, cluster.clone(), store, CancellationToken::new()).await;
         assert!(report.passed(), "S4 played as written");
         let browser = Browser::start().await.expect("browser");
-        check_s4(&browser, &ui(&collector)).await;
+        check_s4(&browser, &ui(&probesim.collector)).await;
         browser.quit().await;
-        agents.stop().await;
+        let (collector, _) = probesim.finish().await.expect("probesim's report");
         collector.stop().await.expect("collector stops");
         if let Ok(cluster) = Arc::try_unwrap(cluster) {
             cluster.down().await;

@@ -197,12 +197,7 @@ async fn serve(args: RunArgs, options: DiscoverOptions) -> anyhow::Result<()> {
         .config(identity.cloud, None)
         .map_err(anyhow::Error::msg)?;
     let source_set = SourceSet::start(&source_config)?;
-    let mut sources = Vec::new();
-    for mode in source_set.modes() {
-        if let Some(source) = source_set.for_mode(mode)? {
-            sources.push((mode, source));
-        }
-    }
+    let sources = source_set.probe_sources();
     let (events, stream) = match args.collector.config(identity) {
         Some(config) => {
             let (tx, rx) = tokio::sync::mpsc::channel(STREAM_CHANNEL);

@@ -83,6 +83,14 @@ impl SourceSet {
         }
     }
 
+    /// The sources set up, by mode, as the daemon takes them (`DaemonConfig::sources`); the
+    /// node's own sockets need none.
+    pub fn probe_sources(&self) -> Vec<(SourceMode, ProbeSource)> {
+        let lb = self.lb.clone().map(|s| (SourceMode::LbSource, s));
+        let syn = self.syn.clone().map(|s| (SourceMode::Syn, s));
+        lb.into_iter().chain(syn).collect()
+    }
+
     /// The modes this set can send probes from.
     pub fn modes(&self) -> Vec<SourceMode> {
         let mut modes = vec![SourceMode::Node];

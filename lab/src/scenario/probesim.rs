@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use probesim_agent::event::{Event, Hop, SourceMode};
+use probesim_agent::event::{Hop, SourceMode};
 use probesim_collector::model::History;
 use probesim_collector::report::Report;
 use probesim_collector::store::{BackendNow, Filter, Store};
@@ -46,6 +46,7 @@ impl Probesim {
         db_dir: Option<&Path>,
     ) -> Result<Probesim, String> {
         let collector = LabCollector::start(cluster, db_dir).await?;
+        let defaults = AgentOptions::default();
         let options = AgentOptions {
             what_if: what_if_versions(scenario),
             collector: Some(collector.grpc_url()),
@@ -53,14 +54,11 @@ impl Probesim {
                 AgentSource::Node => SourceMode::Node,
                 AgentSource::LbSource => SourceMode::LbSource,
             },
-            ..AgentOptions::default()
-        };
-        let options = AgentOptions {
             node_proxy_interval: scenario
                 .probesim
                 .node_proxy_interval
-                .or(options.node_proxy_interval),
-            ..options
+                .or(defaults.node_proxy_interval),
+            ..defaults
         };
         match Agents::start(cluster, &options) {
             Ok(agents) => Ok(Probesim { collector, agents }),
@@ -74,18 +72,7 @@ impl Probesim {
     /// Stops the agents (their streams deliver what is pending), then reads the collector's
     /// report. The collector keeps running (for the web UI) until [`LabCollector::stop`].
     pub async fn finish(self) -> Result<(LabCollector, Outcome), String> {
-        let reports = self.agents.stop().await;
-        if reports.dropped > 0 {
-            return Err(format!(
-                "the lab dropped {} of the agents' events: the count of results is unknown",
-                reports.dropped
-            ));
-        }
-        let reported = reports
-            .events
-            .iter()
-            .filter(|r| matches!(r.event, Event::Result(_)))
-            .count() as u64;
+        let reported = self.agents.stop().await.results;
         let stored =
             probesim_collector::metrics::Metrics::get(&self.collector.store().metrics().results);
         let (history, report) = self.collector.report().await?;
@@ -119,15 +106,13 @@ pub fn what_if_versions(scenario: &Scenario) -> Vec<String> {
 /// How often the collector's view is read while a check waits for it.
 pub const POLL: Duration = Duration::from_millis(250);
 
-/// Whether the backends `check` names show its expectation within its time.
-pub async fn check(check: &ProbesimCheck, scenario: &Scenario, store: &impl Store) -> Checked {
-    let version = check
-        .k8s_version
-        .clone()
-        .unwrap_or_else(|| scenario.kubernetes_version.clone());
+/// Whether the backends `check` names show its expectation within its time; `cluster_version`
+/// is the scenario's Kubernetes version, for checks that name none.
+pub async fn check(check: &ProbesimCheck, cluster_version: &str, store: &impl Store) -> Checked {
+    let version = check.k8s_version.as_deref().unwrap_or(cluster_version);
     let deadline = Instant::now() + check.within;
     loop {
-        let backends = matching(check, &version, store);
+        let backends = matching(check, version, store);
         let seen = describe(&backends);
         let holds = !backends.is_empty() && backends.iter().all(|b| shows(b, check.expect));
         if holds || Instant::now() >= deadline {

@@ -124,10 +124,10 @@ pub async fn play(
             Step::Check(i) => {
                 let expectation = scenario.expect[i].what.clone();
                 if let Expectation::Probesim(wanted) = expectation {
-                    let (scenario, store) = (scenario.clone(), probesim.clone());
+                    let (version, store) = (scenario.kubernetes_version.clone(), probesim.clone());
                     let task = tokio::spawn(async move {
                         match store {
-                            Some(store) => super::probesim::check(&wanted, &scenario, &store).await,
+                            Some(store) => super::probesim::check(&wanted, &version, &store).await,
                             None => Checked {
                                 passed: false,
                                 summary: "probesim: no collector in this run".to_owned(),
