@@ -9,6 +9,7 @@
 
 pub mod lifecycle;
 pub mod node;
+pub mod sources;
 pub mod targets;
 pub mod watch;
 

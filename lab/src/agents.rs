@@ -13,7 +13,8 @@ use probesim_agent::lb::health::EmulationSettings;
 use probesim_agent::lb::{Settings, aws::AwsSettings, azure::AzureSettings};
 use probesim_agent::model::Cloud;
 use probesim_agent::observe::ObserverConfig;
-use probesim_agent::source::{self, LbSourceConfig, SourceSet, SourceSetConfig};
+use probesim_agent::discovery::sources::{self, SourceChoice, SourcePolicy};
+use probesim_agent::source::SourceSet;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -37,9 +38,10 @@ pub struct AgentOptions {
     /// The collector the agents stream to ([`crate::collector::LabCollector::grpc_url`]);
     /// `None`: the lab keeps their events only.
     pub collector: Option<String>,
-    /// Where LB backends' probes leave from: the node (`node`) or the LB's own address through
-    /// the node's packet path (`lb-source`, set up in each node's namespace as the DaemonSet does).
-    pub source: SourceMode,
+    /// Where LB backends' probes leave from, as `--source` says: the node (`node`), the LB's
+    /// own address through the node's packet path (`lb-source`, set up in each node's namespace
+    /// as the DaemonSet does), or both.
+    pub source: SourcePolicy,
     /// Run the passive observer on each node's uplink (in the node's namespace), so that the
     /// lab LB's probes (`Cluster::probe_from` with `ProbeSource::Lb`) are reported as
     /// observed backends.
@@ -54,7 +56,7 @@ impl Default for AgentOptions {
             node_proxy_interval: Some(daemon::node_proxy::DEFAULT_NODE_PROXY_INTERVAL),
             cloud: None,
             collector: None,
-            source: SourceMode::Node,
+            source: SourcePolicy::default(),
             observe: false,
         }
     }
@@ -206,8 +208,10 @@ async fn run_agent(
             azure: AzureSettings::default(),
             aws: AwsSettings::default(),
         },
-        source: options.source,
-        non_tcp_source: options.source,
+        sources: SourceChoice {
+            policy: options.source.clone(),
+            available: vec![SourceMode::Node],
+        },
     };
     let discovered = match daemon::discover(&client, &shared, &discover, &stop).await {
         Ok(Some(d)) => d,
@@ -259,7 +263,7 @@ async fn run_agent(
             }
         })
     };
-    let (source_set, sources) = match sources(options.source, discovered.identity.cloud) {
+    let (source_set, sources) = match sources(&options.source, discovered.identity.cloud) {
         Ok(set) => set,
         Err(e) => {
             tracing::error!(node = %node, error = %e, "agent: no lb-source");
@@ -277,8 +281,10 @@ async fn run_agent(
     } else {
         None
     };
+    let mut plan = discovered.plan;
+    plan.sources.available = source_set.modes();
     let config = DaemonConfig {
-        plan: discovered.plan,
+        plan,
         probes_per_interval: options.probes_per_interval,
         engine: EngineConfig::default(),
         emulation: EmulationSettings::default(),
@@ -313,17 +319,10 @@ async fn run_agent(
 
 type Sources = Vec<(SourceMode, probesim_agent::probe::ProbeSource)>;
 
-/// The probe sources of `mode`, set up in the calling thread's namespace (the node's).
-fn sources(mode: SourceMode, cloud: Cloud) -> Result<(SourceSet, Sources), String> {
-    let config = match mode {
-        SourceMode::LbSource => SourceSetConfig {
-            lb_source: Some(LbSourceConfig::with_addresses(source::default_lb_sources(
-                cloud,
-            ))),
-            syn: None,
-        },
-        _ => SourceSetConfig::default(),
-    };
+/// The probe sources `policy` gives `cloud`'s LBs, set up in the calling thread's namespace (the
+/// node's). SYN probes leave from the LB's address when lb-source is set up.
+fn sources(policy: &SourcePolicy, cloud: Cloud) -> Result<(SourceSet, Sources), String> {
+    let config = sources::setup_for(&policy.modes_in(cloud), cloud, &[]).map_err(|e| e.to_string())?;
     let set = SourceSet::start(&config).map_err(|e| e.to_string())?;
     let sources = set.probe_sources();
     Ok((set, sources))

@@ -4,6 +4,7 @@
 mod hint;
 mod print;
 
+use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,7 +20,7 @@ use probesim_agent::manifest;
 use probesim_agent::model::{
     CloseMode, Cloud, LbKind, ProbePort, ProbeProtocol, ProbeSpec, TargetKind,
 };
-use probesim_agent::probe::{ProbeRequest, ProbeSource};
+use probesim_agent::probe::ProbeRequest;
 use probesim_agent::source::{SourceMode, SourceSet, SourceSetConfig};
 use probesim_agent::view::LbView;
 use tokio::sync::mpsc;
@@ -152,28 +153,34 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         // Set up (and later removed) in this thread's namespace, where the probes run.
         let sources = SourceSet::start(&config)?;
-        let source = sources.for_mode(args.sources.mode())?;
-        probe_all(planned, &args, source).await?;
+        probe_all(planned, &args, &sources).await?;
         sources.remove()?;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// What `--source` needs set up; an error names the flag and value that do not fit.
+/// What the planned probes' sources need set up; an error names the flag and value that do not
+/// fit (a raw SYN probe asked for a probe that is not TCP).
 fn source_config(args: &ProbeArgs, planned: &[Planned]) -> Result<SourceSetConfig, String> {
     let cloud = planned.first().map_or(Cloud::Azure, |p| p.spec.lb.cloud());
-    let not_tcp = planned
+    if let Some(p) = planned
         .iter()
-        .find(|p| p.spec.protocol != ProbeProtocol::Tcp)
-        .map(|p| format!("{} is probed with {}", p.addr, p.spec.protocol));
-    args.sources.config(cloud, not_tcp)
+        .find(|p| p.source == SourceMode::Syn && p.spec.protocol != ProbeProtocol::Tcp)
+    {
+        return Err(format!(
+            "--source syn: probes TCP only, and {} is probed with {}",
+            p.addr, p.spec.protocol
+        ));
+    }
+    let modes: BTreeSet<SourceMode> = planned.iter().map(|p| p.source).collect();
+    args.sources.config_for(cloud, &modes)
 }
 
 async fn probe_all(
     planned: Vec<Planned>,
     args: &ProbeArgs,
-    source: Option<ProbeSource>,
+    sources: &SourceSet,
 ) -> anyhow::Result<()> {
     let (tx, mut rx) = mpsc::channel(DEFAULT_RESULT_CAPACITY);
     let engine = Engine::start(EngineConfig::default(), tx);
@@ -182,7 +189,7 @@ async fn probe_all(
     for (id, p) in planned.iter().enumerate() {
         let id = id as u64;
         let mut request = ProbeRequest::for_spec(&p.spec, p.addr);
-        request.source = source.clone();
+        request.source = sources.for_mode(p.source)?;
         if matches!(args.close, CloseArg::Rst) {
             Arc::make_mut(&mut request.wire).close = CloseMode::Rst;
         }
@@ -256,6 +263,7 @@ fn plan(args: &ProbeArgs) -> Result<Vec<Planned>, String> {
         }
         Some(file) => from_manifest(args, file)?,
     };
+    let policy = args.sources.policy()?;
     let mut planned = Vec::new();
     for (label, spec) in specs {
         let port = match (spec.port, args.port) {
@@ -282,12 +290,14 @@ fn plan(args: &ProbeArgs) -> Result<Vec<Planned>, String> {
             ..spec
         });
         for ip in &args.targets {
-            planned.push(Planned {
-                label: label.clone(),
-                spec: spec.clone(),
-                addr: SocketAddr::new(*ip, port),
-                source: args.sources.mode(),
-            });
+            for &source in policy.modes_for(spec.lb) {
+                planned.push(Planned {
+                    label: label.clone(),
+                    spec: spec.clone(),
+                    addr: SocketAddr::new(*ip, port),
+                    source,
+                });
+            }
         }
     }
     Ok(planned)

@@ -10,10 +10,11 @@ use clap::{Args, ValueEnum};
 use probesim_agent::daemon::{
     self, DaemonConfig, DiscoverOptions, http, metrics::Metrics, observed,
 };
+use probesim_agent::discovery::sources::SourceChoice;
 use probesim_agent::discovery::watch;
 use probesim_agent::engine::EngineConfig;
 use probesim_agent::lb::health::EmulationSettings;
-use probesim_agent::source::{SourceSet, caps};
+use probesim_agent::source::{SourceMode, SourceSet, caps};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -99,8 +100,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         k8s_version: args.k8s_version.clone(),
         what_if: args.what_if_k8s_version.clone(),
         base: args.cloud.base(),
-        source: args.sources.mode(),
-        non_tcp_source: args.sources.non_tcp_mode(),
+        sources: SourceChoice {
+            policy: args.sources.policy().map_err(anyhow::Error::msg)?,
+            available: vec![SourceMode::Node],
+        },
     };
     daemon::setup::validate(&options)?;
     if observe_flags(&args)?.0.is_some() {
@@ -194,10 +197,12 @@ async fn serve(args: RunArgs, options: DiscoverOptions) -> anyhow::Result<()> {
     // Set up in this thread's namespace (the node's), removed when the daemon ends.
     let source_config = args
         .sources
-        .config(identity.cloud, None)
+        .config(identity.cloud)
         .map_err(anyhow::Error::msg)?;
     let source_set = SourceSet::start(&source_config)?;
     let sources = source_set.probe_sources();
+    let mut plan = discovered.plan;
+    plan.sources.available = source_set.modes();
     let (events, stream) = match args.collector.config(identity) {
         Some(config) => {
             let (tx, rx) = tokio::sync::mpsc::channel(STREAM_CHANNEL);
@@ -217,7 +222,7 @@ async fn serve(args: RunArgs, options: DiscoverOptions) -> anyhow::Result<()> {
         }
     };
     let config = DaemonConfig {
-        plan: discovered.plan,
+        plan,
         probes_per_interval: args.probes_per_interval,
         engine: EngineConfig::default(),
         emulation: EmulationSettings::default(),

@@ -1,5 +1,6 @@
 //! The flags that shape how a cloud's controllers derive probes, shared by `explain` and `probe`.
 
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use clap::{Args, ValueEnum};
@@ -7,9 +8,9 @@ use probesim_agent::explain::cloud;
 use probesim_agent::lb::aws::{AwsSettings, DefaultServiceController, LegacyProbeMode};
 use probesim_agent::lb::azure::{AzureSettings, CpaVersion, DEFAULT_AZURE_VERSION, ProbeMode, Sku};
 use probesim_agent::lb::{Objects, Settings};
+use probesim_agent::discovery::sources::{self, SourcePolicy};
 use probesim_agent::model::Cloud;
-use probesim_agent::probe::syn::SynConfig;
-use probesim_agent::source::{self, LbSourceConfig, SourceMode, SourceSetConfig};
+use probesim_agent::source::{SourceMode, SourceSetConfig};
 
 #[derive(Debug, Args)]
 pub struct DeriveArgs {
@@ -163,12 +164,31 @@ impl CloudArgs {
 /// Where probes come from.
 #[derive(Debug, Args)]
 pub struct SourceArgs {
-    /// Where probes come from: `node` (the node's own address), `lb-source` (the LB's address,
+    /// Where LB probes come from, per cloud or LB kind: entries `[SCOPE=]MODE[+MODE]`, comma-
+    /// separated; SCOPE is `azure`, `aws`, `azure-lb`, `alb`, `nlb` or `clb` (the most specific
+    /// entry wins), MODE is `node` (the node's own address), `lb-source` (the LB's address,
     /// through the node's packet path as the LB's probes; needs NET_ADMIN, NET_RAW and
     /// SYS_ADMIN) or `syn` (half-open raw SYN probes, TCP only; needs NET_RAW; from the LB's
-    /// address when --lb-source-address is given).
-    #[arg(long, value_enum, env = "PROBESIM_SOURCE", default_value = "node")]
-    source: SourceArg,
+    /// address when lb-source is set up). `node+lb-source` probes each backend from both. A
+    /// Service or Ingress can choose its own with the `probesim.io/source` annotation.
+    #[arg(
+        long,
+        env = "PROBESIM_SOURCE",
+        value_delimiter = ',',
+        default_value = "node",
+        value_name = "[SCOPE=]MODE[+MODE]"
+    )]
+    source: Vec<String>,
+    /// Sources to set up beside those --source names, for Services and Ingresses that choose
+    /// them with the `probesim.io/source` annotation (comma-separated).
+    #[arg(
+        long = "enable-source",
+        env = "PROBESIM_ENABLE_SOURCES",
+        value_delimiter = ',',
+        value_enum,
+        value_name = "MODE"
+    )]
+    enable_source: Vec<SourceArg>,
     /// The LB's source addresses for lb-source, comma-separated (default for Azure:
     /// 168.63.129.16; for AWS give an address of the load balancer's subnets).
     #[arg(
@@ -187,58 +207,38 @@ enum SourceArg {
     Syn,
 }
 
-impl SourceArgs {
-    pub fn mode(&self) -> SourceMode {
-        match self.source {
+impl SourceArg {
+    fn mode(self) -> SourceMode {
+        match self {
             SourceArg::Node => SourceMode::Node,
             SourceArg::LbSource => SourceMode::LbSource,
             SourceArg::Syn => SourceMode::Syn,
         }
     }
+}
 
-    /// Where LB probes that are not TCP come from in `syn` mode: the LB's address when SYN
-    /// probes are sent from it, else the node.
-    pub fn non_tcp_mode(&self) -> SourceMode {
-        match self.source {
-            SourceArg::Syn if !self.lb_source_addresses.is_empty() => SourceMode::LbSource,
-            SourceArg::Syn => SourceMode::Node,
-            _ => self.mode(),
-        }
+impl SourceArgs {
+    /// `--source`, parsed; an error names the entry.
+    pub fn policy(&self) -> Result<SourcePolicy, String> {
+        SourcePolicy::parse(&self.source).map_err(|e| e.to_string())
     }
 
-    /// What the chosen mode needs set up for `cloud`'s LB; `not_tcp` names a probe that is not
-    /// TCP, which SYN probes cannot send. An error names the flag and value that do not fit.
-    pub fn config(&self, cloud: Cloud, not_tcp: Option<String>) -> Result<SourceSetConfig, String> {
-        let lb_source = |default: bool| -> Result<Option<LbSourceConfig>, String> {
-            if self.lb_source_addresses.is_empty() && !default {
-                return Ok(None);
-            }
-            let addresses = if self.lb_source_addresses.is_empty() {
-                source::default_lb_sources(cloud)
-            } else {
-                self.lb_source_addresses.clone()
-            };
-            let config = LbSourceConfig::with_addresses(addresses);
-            config
-                .validate()
-                .map_err(|e| format!("--lb-source-address: {e}"))?;
-            Ok(Some(config))
-        };
-        match self.source {
-            SourceArg::Node => Ok(SourceSetConfig::default()),
-            SourceArg::LbSource => Ok(SourceSetConfig {
-                lb_source: lb_source(true)?,
-                syn: None,
-            }),
-            SourceArg::Syn => {
-                if let Some(why) = not_tcp {
-                    return Err(format!("--source syn: probes TCP only, and {why}"));
-                }
-                Ok(SourceSetConfig {
-                    lb_source: lb_source(false)?,
-                    syn: Some(SynConfig::default()),
-                })
-            }
-        }
+    /// What an agent on a node of `cloud` sets up: every source `--source` gives its LBs, and
+    /// `--enable-source`.
+    pub fn config(&self, cloud: Cloud) -> Result<SourceSetConfig, String> {
+        let mut modes = self.policy()?.modes_in(cloud);
+        modes.extend(self.enable_source.iter().map(|m| m.mode()));
+        self.config_for(cloud, &modes)
+    }
+
+    /// What `modes` need set up for `cloud`'s LBs. An error names the flag and value that do
+    /// not fit.
+    pub fn config_for(
+        &self,
+        cloud: Cloud,
+        modes: &BTreeSet<SourceMode>,
+    ) -> Result<SourceSetConfig, String> {
+        sources::setup_for(modes, cloud, &self.lb_source_addresses)
+            .map_err(|e| format!("--lb-source-address: {e}"))
     }
 }

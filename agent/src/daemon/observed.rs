@@ -185,6 +185,9 @@ pub struct Twins {
     /// Twins by the address probed, oldest first: two rules may probe one address; the map
     /// names the newest, and the next when it goes.
     by_target: HashMap<SocketAddr, Vec<BackendId>>,
+    /// Twins by key, with how many emulated backends share each: a target probed from several
+    /// sources (`node+lb-source`) has one twin, as the real LB probes it once.
+    by_key: HashMap<BackendKey, (Arc<Backend>, usize)>,
 }
 
 impl Twins {
@@ -203,9 +206,16 @@ impl Twins {
         self.twins.get(&emulated)
     }
 
-    /// Declares the twin of a new backend (`None`: it has none).
+    /// Declares the twin of a new backend (`None`: it has none, or shares one already declared).
     pub fn add(&mut self, backend: &Backend) -> Option<Arc<Backend>> {
-        let twin = Arc::new(twin_of(backend)?);
+        let twin = twin_of(backend)?;
+        if let Some((shared, users)) = self.by_key.get_mut(&twin.key) {
+            *users += 1;
+            self.twins.insert(backend.id, shared.clone());
+            return None;
+        }
+        let twin = Arc::new(twin);
+        self.by_key.insert(twin.key.clone(), (twin.clone(), 1));
         let target = twin.key.target;
         let ids = self.by_target.entry(target).or_default();
         ids.retain(|id| *id != twin.id);
@@ -224,6 +234,14 @@ impl Twins {
             ..(**twin).clone()
         });
         let twin = twin.clone();
+        for (id, shared) in self.twins.iter_mut() {
+            if shared.id == twin.id && *id != backend.id {
+                *shared = twin.clone();
+            }
+        }
+        if let Some((shared, _)) = self.by_key.get_mut(&twin.key) {
+            *shared = twin.clone();
+        }
         if self
             .by_target
             .get(&twin.key.target)
@@ -235,9 +253,16 @@ impl Twins {
         Some(twin)
     }
 
-    /// Forgets the twin of a removed backend; returns the twin's number.
+    /// Forgets a removed backend; returns its twin's number when no other backend shares it.
     pub fn remove(&mut self, emulated: BackendId) -> Option<BackendId> {
         let twin = self.twins.remove(&emulated)?;
+        if let Some((_, users)) = self.by_key.get_mut(&twin.key) {
+            *users -= 1;
+            if *users > 0 {
+                return None;
+            }
+        }
+        self.by_key.remove(&twin.key);
         let target = twin.key.target;
         let ids = self.by_target.entry(target).or_default();
         ids.retain(|id| *id != twin.id);

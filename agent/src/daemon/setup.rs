@@ -11,10 +11,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::Identity;
 use crate::discovery::node;
+use crate::discovery::sources::SourceChoice;
 use crate::discovery::targets::PlanSettings;
 use crate::discovery::watch::Shared;
 use crate::error::{Error, Result};
-use crate::event::{SourceMode, SpecVersion};
+use crate::event::SpecVersion;
 use crate::lb::Settings;
 use crate::lb::azure::version::CpaVersion;
 use crate::model::Cloud;
@@ -31,9 +32,9 @@ pub struct DiscoverOptions {
     pub what_if: Vec<String>,
     /// Azure probe mode, SKU and AWS controller choices (the cloud and version are set here).
     pub base: Settings,
-    pub source: SourceMode,
-    /// See [`PlanSettings::non_tcp_source`].
-    pub non_tcp_source: SourceMode,
+    /// Where LB probes come from; the daemon's caller fills in what it set up
+    /// ([`SourceChoice::available`]) once the sources are running.
+    pub sources: SourceChoice,
 }
 
 /// The settled identity and plan settings.
@@ -171,8 +172,7 @@ pub async fn discover(
                 current,
             ),
             what_if,
-            source: options.source,
-            non_tcp_source: options.non_tcp_source,
+            sources: options.sources.clone(),
         },
     }))
 }

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Pod, Service, ServicePort};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
 
+use super::sources::{RulePort, SOURCE_ANNOTATION, SourceAnnotation, SourceChoice};
 use super::{EndpointState, Snapshot, key_of, node};
 use crate::event::{BackendKey, Hop, SourceMode, SpecVersion};
 use crate::lb::{self, Settings};
@@ -37,22 +38,7 @@ pub struct PlanSettings {
     /// `--what-if-k8s-version`: derivation settings per version.
     pub what_if: Vec<(SpecVersion, Settings)>,
     /// Where the LB backends' probes come from (hops always come from the node).
-    pub source: SourceMode,
-    /// Where LB probes that are not TCP come from when `source` is [`SourceMode::Syn`] (raw SYN
-    /// probes are TCP only): `lb-source` when the SYN prober sends from the LB's address, else
-    /// the node.
-    pub non_tcp_source: SourceMode,
-}
-
-impl PlanSettings {
-    /// The source of an LB backend's probes for `spec`.
-    pub fn source_for(&self, spec: &ProbeSpec) -> SourceMode {
-        if self.source == SourceMode::Syn && spec.protocol != ProbeProtocol::Tcp {
-            self.non_tcp_source
-        } else {
-            self.source
-        }
-    }
+    pub sources: SourceChoice,
 }
 
 /// One backend this node should probe.
@@ -216,6 +202,7 @@ impl Context<'_> {
             return;
         };
         let spec = Arc::new(spec.clone());
+        let modes = self.sources(plan, result, rule, service, &spec);
         match spec.target {
             TargetKind::Node => {
                 let port = match node_probe_port(&spec, service, rule.port) {
@@ -226,7 +213,7 @@ impl Context<'_> {
                         return;
                     }
                 };
-                for ip in self.node_ips {
+                for (ip, source) in self.node_ips.iter().flat_map(|ip| modes.iter().map(move |m| (ip, *m))) {
                     let key = self.key(
                         (result, rule, version),
                         At {
@@ -234,7 +221,7 @@ impl Context<'_> {
                             kind: TargetKind::Node,
                             pod: None,
                             hop: Hop::Lb,
-                            source: self.settings.source_for(&spec),
+                            source,
                         },
                     );
                     insert(plan, key, spec.clone(), true);
@@ -246,20 +233,69 @@ impl Context<'_> {
                         ProbePort::Number(n) => n,
                         _ => local.port,
                     };
-                    let key = self.key(
-                        (result, rule, version),
-                        At {
-                            target: SocketAddr::new(local.ip, port),
-                            kind: TargetKind::Pod,
-                            pod: local.pod.clone(),
-                            hop: Hop::Lb,
-                            source: self.settings.source_for(&spec),
-                        },
-                    );
-                    insert(plan, key, spec.clone(), local.registered);
+                    for &source in &modes {
+                        let key = self.key(
+                            (result, rule, version),
+                            At {
+                                target: SocketAddr::new(local.ip, port),
+                                kind: TargetKind::Pod,
+                                pod: local.pod.clone(),
+                                hop: Hop::Lb,
+                                source,
+                            },
+                        );
+                        insert(plan, key, spec.clone(), local.registered);
+                    }
                 }
             }
         }
+    }
+
+    /// Where the probes of this rule's LB backends come from: the object's
+    /// `probesim.io/source` annotation, else the agent's policy (see [`super::sources`]).
+    fn sources(
+        &self,
+        plan: &mut Plan,
+        result: &ServiceResult,
+        rule: &Rule,
+        service: &Service,
+        spec: &ProbeSpec,
+    ) -> Vec<SourceMode> {
+        let object = &result.object;
+        let annotation = self
+            .annotation(object)
+            .and_then(|value| match SourceAnnotation::parse(value) {
+                Ok(parsed) => Some(parsed),
+                Err(e) => {
+                    plan.warnings.push(format!(
+                        "{object}: {e}; probed as the agent's --source says"
+                    ));
+                    None
+                }
+            });
+        let port = RulePort {
+            lb: result.load_balancer,
+            number: rule.port,
+            name: service_port_of(service, rule.port).and_then(|p| p.name.as_deref()),
+            protocol: spec.protocol,
+        };
+        let object = object.to_string();
+        self.settings
+            .sources
+            .modes(&object, annotation.as_ref(), port, &mut plan.warnings)
+    }
+
+    /// The `probesim.io/source` annotation of the Service or Ingress an LB is configured from.
+    fn annotation(&self, object: &ObjectRef) -> Option<&str> {
+        let key = format!("{}/{}", object.namespace, object.name);
+        let meta = match object.kind.as_str() {
+            "Ingress" => &self.snapshot.ingresses.get(&key)?.metadata,
+            _ => &self.snapshot.services.get(&key)?.metadata,
+        };
+        meta.annotations
+            .as_ref()?
+            .get(SOURCE_ANNOTATION)
+            .map(String::as_str)
     }
 
     fn hops(

@@ -18,6 +18,8 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
+use probesim_agent::discovery::sources::SourcePolicy;
+use probesim_agent::event::SourceMode;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -55,24 +57,59 @@ pub struct Scenario {
 }
 
 /// `probesim:` in a scenario: the agents' settings, as the DaemonSet would set them.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ProbesimSettings {
-    /// `node` (default) or `lb-source` (`PROBESIM_SOURCE`).
-    #[serde(default)]
-    pub source: AgentSource,
+    /// The agents' `--source` (`PROBESIM_SOURCE`): `node` (default), `lb-source`, both
+    /// (`node+lb-source`), or entries per cloud or LB kind (`aws=node,alb=lb-source`).
+    #[serde(default = "default_agent_source")]
+    pub source: String,
     /// How often the agents check the control plane's path to their node
     /// (`PROBESIM_NODE_PROXY_INTERVAL`, 10 s by default).
     #[serde(default, with = "duration::optional")]
     pub node_proxy_interval: Option<Duration>,
 }
 
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+impl Default for ProbesimSettings {
+    fn default() -> Self {
+        ProbesimSettings {
+            source: default_agent_source(),
+            node_proxy_interval: None,
+        }
+    }
+}
+
+fn default_agent_source() -> String {
+    "node".into()
+}
+
+impl ProbesimSettings {
+    /// The agents' source policy (checked when the scenario is read).
+    pub fn source_policy(&self) -> Result<SourcePolicy, String> {
+        let entries: Vec<&str> = self.source.split(',').collect();
+        SourcePolicy::parse(&entries).map_err(|e| format!("probesim.source: {e}"))
+    }
+}
+
+/// Where the probes a `probesim` check looks at come from ([`SourceMode`]).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
-pub enum AgentSource {
-    #[default]
+pub enum CheckSource {
     Node,
     LbSource,
+    Syn,
+    Observed,
+}
+
+impl CheckSource {
+    pub fn mode(self) -> SourceMode {
+        match self {
+            CheckSource::Node => SourceMode::Node,
+            CheckSource::LbSource => SourceMode::LbSource,
+            CheckSource::Syn => SourceMode::Syn,
+            CheckSource::Observed => SourceMode::Observed,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -166,6 +203,9 @@ pub struct ProbesimCheck {
     /// cluster's); the cluster's when absent.
     #[serde(default)]
     pub k8s_version: Option<String>,
+    /// Only the backends probed from this source; every source the agents run when absent.
+    #[serde(default)]
+    pub source: Option<CheckSource>,
     /// `up`: every matching backend is in rotation on every virtual prober; `down`: none is.
     pub expect: LbExpect,
     /// How long the collector may take to show it (the check polls until then).
@@ -292,6 +332,7 @@ impl Scenario {
         }
         probesim_agent::lb::azure::version::CpaVersion::from_str(&self.kubernetes_version)
             .map_err(|e| format!("kubernetesVersion: {:?}: {e}", self.kubernetes_version))?;
+        self.probesim.source_policy()?;
         let nodes: Vec<&str> = self.nodes.iter().map(|n| n.name.as_str()).collect();
         let known_node = |field: &str, node: &str| {
             if nodes.contains(&node) {

@@ -6,14 +6,14 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use probesim_agent::event::{Hop, SourceMode};
+use probesim_agent::event::Hop;
 use probesim_collector::model::History;
 use probesim_collector::report::Report;
 use probesim_collector::store::{BackendNow, Filter, Store};
 use tokio::time::Instant;
 
 use super::checks::Checked;
-use super::file::{AgentSource, Expectation, LbExpect, ProbesimCheck, Scenario};
+use super::file::{Expectation, LbExpect, ProbesimCheck, Scenario};
 use crate::agents::{AgentOptions, Agents};
 use crate::cluster::Cluster;
 use crate::collector::LabCollector;
@@ -50,10 +50,7 @@ impl Probesim {
         let options = AgentOptions {
             what_if: what_if_versions(scenario),
             collector: Some(collector.grpc_url()),
-            source: match scenario.probesim.source {
-                AgentSource::Node => SourceMode::Node,
-                AgentSource::LbSource => SourceMode::LbSource,
-            },
+            source: scenario.probesim.source_policy()?,
             node_proxy_interval: scenario
                 .probesim
                 .node_proxy_interval
@@ -117,12 +114,13 @@ pub async fn check(check: &ProbesimCheck, cluster_version: &str, store: &impl St
         let holds = !backends.is_empty() && backends.iter().all(|b| shows(b, check.expect));
         if holds || Instant::now() >= deadline {
             let what = format!(
-                "probesim: {} port {} on {} for {version}: expected {} within {}s",
+                "probesim: {} port {} on {} from {} for {version}: expected {} within {}s",
                 check.object,
                 check
                     .port
                     .map_or_else(|| "any".to_owned(), |p| p.to_string()),
                 check.node.as_deref().unwrap_or("every node"),
+                check.source.map_or("every source", |s| s.mode().as_str()),
                 expect_str(check.expect),
                 check.within.as_secs(),
             );
@@ -161,6 +159,7 @@ fn matching(check: &ProbesimCheck, version: &str, store: &impl Store) -> Vec<Bac
                 && key.hop == Hop::Lb
                 && key.object.to_string() == check.object
                 && check.port.is_none_or(|p| p == key.port)
+                && check.source.is_none_or(|s| s.mode() == key.source)
                 && (key.version.version == version || row.also_for.iter().any(|v| v == version))
         })
         .collect()
@@ -187,9 +186,10 @@ fn describe(backends: &[BackendNow]) -> String {
                 .collect();
             let reasons: Vec<&str> = b.now.reasons.iter().map(|(r, _)| *r).collect();
             format!(
-                "{} {} [{}{}]",
+                "{} {} from {} [{}{}]",
                 b.backend.key.node,
                 b.backend.key.target,
+                b.backend.key.source.as_str(),
                 states.join(" "),
                 if reasons.is_empty() {
                     String::new()

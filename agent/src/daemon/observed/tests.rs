@@ -202,6 +202,33 @@ fn when_two_rules_probe_one_address_the_map_falls_back_to_the_other_twin() {
 }
 
 #[test]
+fn a_target_probed_from_several_sources_has_one_twin_until_the_last_of_them_goes() {
+    let mut twins = Twins::new(Arc::default());
+    let target: SocketAddr = "10.224.0.4:30080".parse().expect("addr");
+    let from_node = backend(1, "10.224.0.4:30080", Hop::Lb, false, "/");
+    let mut from_lb = backend(2, "10.224.0.4:30080", Hop::Lb, false, "/");
+    from_lb.key.source = SourceMode::LbSource;
+    let twin = twins.add(&from_node).expect("declared once");
+    assert!(twins.add(&from_lb).is_none(), "the same twin, not declared again");
+    assert_eq!(twins.twin(2).map(|t| t.id), Some(twin.id));
+
+    let respecced = Backend {
+        spec: backend(2, "10.224.0.4:30080", Hop::Lb, false, "/healthz").spec,
+        ..from_lb.clone()
+    };
+    assert_eq!(twins.update(&respecced).map(|t| t.id), Some(twin.id));
+    let path = |id| twins.twin(id).and_then(|t| t.spec.path.clone());
+    assert_eq!(path(1).as_deref(), Some("/healthz"), "both backends see it");
+
+    assert_eq!(twins.remove(1), None, "still shared by the lb-source backend");
+    assert_eq!(twins.map().get(&target).map(|(id, _)| id), Some(twin.id));
+    assert_eq!(twins.remove(2), Some(twin.id));
+    assert!(twins.map().get(&target).is_none());
+    let again = twins.add(&from_node).expect("a new twin once none is left");
+    assert_eq!(again.id, twin.id);
+}
+
+#[test]
 fn an_observed_result_becomes_a_record_of_the_twins_one_prober_started_when_the_lb_started() {
     let now = Instant::now();
     let wall = SystemTime::now();

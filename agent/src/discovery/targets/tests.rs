@@ -6,6 +6,7 @@ use serde_json::json;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 
 use super::*;
+use crate::discovery::sources::SourcePolicy;
 use crate::lb::aws::AwsSettings;
 use crate::lb::azure::AzureSettings;
 use crate::lb::azure::version::CpaVersion;
@@ -47,8 +48,7 @@ fn settings(cloud: Cloud, version: &str, what_if: &[&str]) -> PlanSettings {
                 )
             })
             .collect(),
-        source: SourceMode::Node,
-        non_tcp_source: SourceMode::Node,
+        sources: SourceChoice::default(),
     }
 }
 
@@ -269,5 +269,68 @@ fn alb_ip_targets_are_this_nodes_endpoints_registered_while_ready_and_not_termin
     assert_eq!(
         (spec.lb, spec.target, spec.path.as_deref()),
         (LbKind::Alb, TargetKind::Pod, Some("/healthz/ready"))
+    );
+}
+
+/// The LB backends' (target, source) of a plan.
+fn lb_sources(plan: &Plan) -> Vec<(String, SourceMode)> {
+    plan.backends
+        .values()
+        .filter(|d| d.key.hop == Hop::Lb && !d.key.version.what_if)
+        .map(|d| (d.key.target.to_string(), d.key.source))
+        .collect()
+}
+
+#[test]
+fn the_source_annotation_probes_a_services_port_from_each_source_it_names_and_hops_stay_on_the_node()
+ {
+    let mut settings = settings(Cloud::Azure, "1.23", &[]);
+    settings.sources = SourceChoice {
+        policy: SourcePolicy::uniform(SourceMode::Node),
+        available: vec![SourceMode::Node, SourceMode::LbSource],
+    };
+    let cases = [
+        (json!({}), vec![SourceMode::Node]),
+        (
+            json!({SOURCE_ANNOTATION: "node+lb-source"}),
+            vec![SourceMode::Node, SourceMode::LbSource],
+        ),
+        (json!({SOURCE_ANNOTATION: "http=lb-source"}), vec![SourceMode::LbSource]),
+        (json!({SOURCE_ANNOTATION: "443=lb-source"}), vec![SourceMode::Node]),
+    ];
+    for (annotations, want) in cases {
+        let plan = plan(&snapshot(vec![nginx_service(annotations.clone())], vec![]), &settings);
+        let want: Vec<(String, SourceMode)> = want
+            .into_iter()
+            .map(|m| ("10.224.0.4:32271".to_owned(), m))
+            .collect();
+        assert_eq!(lb_sources(&plan), want, "{annotations}");
+        assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+        assert!(
+            plan.backends
+                .values()
+                .filter(|d| d.key.hop != Hop::Lb)
+                .all(|d| d.key.source == SourceMode::Node)
+        );
+    }
+}
+
+#[test]
+fn a_bad_source_annotation_is_a_warning_naming_the_object_and_the_agents_source_is_used() {
+    let mut settings = settings(Cloud::Azure, "1.23", &[]);
+    settings.sources = SourceChoice::uniform(SourceMode::LbSource);
+    let service = nginx_service(json!({SOURCE_ANNOTATION: "lb-sorce"}));
+    let plan = plan(&snapshot(vec![service], vec![]), &settings);
+    assert_eq!(
+        lb_sources(&plan),
+        vec![("10.224.0.4:32271".to_owned(), SourceMode::LbSource)]
+    );
+    assert_eq!(plan.warnings.len(), 1, "{:?}", plan.warnings);
+    let warning = &plan.warnings[0];
+    assert!(
+        warning.contains("ingress/nginx")
+            && warning.contains(SOURCE_ANNOTATION)
+            && warning.contains("lb-sorce"),
+        "{warning}"
     );
 }
