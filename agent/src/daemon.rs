@@ -611,12 +611,7 @@ impl Daemon {
                 .node_proxy_up
                 .set(i64::from(check.node_proxy.is_ok()));
         }
-        let (state, event) = node_proxy::change(
-            self.node_proxy,
-            check,
-            &self.config.plan.node,
-            SystemTime::now(),
-        );
+        let (state, event) = node_proxy::change(self.node_proxy, check, &self.config.plan.node);
         self.node_proxy = state;
         if let Some(event) = event {
             self.lifecycle(event);
