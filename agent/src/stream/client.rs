@@ -17,7 +17,7 @@ use super::config::StreamConfig;
 use super::connection::{Session, connect};
 use super::error::StreamError;
 use super::metrics::{DropCounter, StreamMetrics, add, set};
-use super::spool::Spool;
+use super::sequence::Sequencer;
 use super::window::{Window, drops_to_wire};
 use super::wire::{BatchBuilder, Stripped};
 use crate::event::Event;
@@ -33,8 +33,7 @@ pub(super) struct Worker {
     pub endpoint: Endpoint,
     pub hello: v1::Hello,
     pub window: Window,
-    pub spool: Option<Spool>,
-    pub next_sequence: u64,
+    pub sequence: Sequencer,
     pub metrics: Arc<StreamMetrics>,
     pub drops: Arc<DropCounter>,
 }
@@ -190,6 +189,10 @@ impl Worker {
             }
         }
         self.window.spill_all();
+        if let Err(e) = self.sequence.finish() {
+            add(&self.metrics.spool_errors, 1);
+            tracing::error!(error = %e, "stream: cannot record the last sequence number");
+        }
         set(&self.metrics.connected, 0);
         tracing::info!(unacknowledged = self.window.len(), "stream: stopped");
     }
@@ -245,13 +248,10 @@ impl Worker {
         add(&self.metrics.dropped_results, results);
         add(&self.metrics.dropped_transitions, transitions);
         add(&self.metrics.dropped_lifecycle, lifecycle);
-        let sequence = self.next_sequence;
-        self.next_sequence += 1;
-        if let Some(spool) = &self.spool
-            && let Err(e) = spool.save_sequence(sequence)
-        {
+        let (sequence, recorded) = self.sequence.take();
+        if let Err(e) = recorded {
             add(&self.metrics.spool_errors, 1);
-            tracing::error!(error = %e, "stream: cannot record the sequence number");
+            tracing::error!(error = %e, "stream: cannot reserve sequence numbers");
         }
         let batch = std::mem::take(builder).finish(sequence, SystemTime::now(), drops_to_wire(own));
         add(&self.metrics.batches_sealed, 1);
