@@ -17,6 +17,7 @@ pub mod backoff;
 mod client;
 pub mod config;
 mod connection;
+pub mod drops;
 pub mod error;
 pub mod export;
 pub mod fixtures;
@@ -36,6 +37,7 @@ pub use config::{
     DEFAULT_MAX_IN_FLIGHT, DEFAULT_MEMORY_BYTES, DEFAULT_SPOOL_BYTES, DEFAULT_SPOOL_DIR,
     StreamConfig,
 };
+pub use drops::DropCounts;
 pub use error::StreamError;
 pub use metrics::{DropCounter, StreamCounters, StreamMetrics};
 pub use spool::FsyncPolicy;

@@ -18,8 +18,8 @@ use super::connection::{Session, connect};
 use super::error::StreamError;
 use super::metrics::{DropCounter, StreamMetrics, add, set};
 use super::sequence::Sequencer;
-use super::window::{Window, drops_to_wire};
-use super::wire::{BatchBuilder, Stripped};
+use super::window::Window;
+use super::wire::BatchBuilder;
 use crate::event::Event;
 
 /// Events taken from the channel per wake-up, so that a busy producer costs one wake-up per
@@ -181,7 +181,7 @@ impl Worker {
                     self.lost(&mut up, &mut retry_at, &mut backoff, "stream reader ended");
                 }
                 Wake::Tick => {
-                    if builder.is_empty() && self.drops_pending() {
+                    if builder.is_empty() && self.drops.pending() {
                         self.seal(&mut builder);
                     }
                     self.heartbeat(&mut up, &mut retry_at, &mut backoff);
@@ -226,34 +226,20 @@ impl Worker {
         }
     }
 
-    fn drops_pending(&self) -> bool {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.drops.results.load(Relaxed) > 0
-            || self.drops.transitions.load(Relaxed) > 0
-            || self.drops.lifecycle.load(Relaxed) > 0
-    }
-
     /// Seals the batch being built (with what producers dropped since the last one) into the
     /// window.
     fn seal(&mut self, builder: &mut BatchBuilder) {
-        if builder.is_empty() && !self.drops_pending() {
+        if builder.is_empty() && !self.drops.pending() {
             return;
         }
-        let (results, transitions, lifecycle) = self.drops.take();
-        let own = Stripped {
-            results,
-            transitions,
-            lifecycle,
-        };
-        add(&self.metrics.dropped_results, results);
-        add(&self.metrics.dropped_transitions, transitions);
-        add(&self.metrics.dropped_lifecycle, lifecycle);
+        let own = self.drops.take();
+        self.metrics.dropped.add(own);
         let (sequence, recorded) = self.sequence.take();
         if let Err(e) = recorded {
             add(&self.metrics.spool_errors, 1);
             tracing::error!(error = %e, "stream: cannot reserve sequence numbers");
         }
-        let batch = std::mem::take(builder).finish(sequence, SystemTime::now(), drops_to_wire(own));
+        let batch = std::mem::take(builder).finish(sequence, SystemTime::now(), own.into());
         add(&self.metrics.batches_sealed, 1);
         self.window.push(batch);
     }
