@@ -140,6 +140,7 @@ pub async fn run(
     events: Option<Events>,
     shutdown: CancellationToken,
 ) -> crate::error::Result<()> {
+    metrics.attach_watch(&watch, events.as_ref().and_then(|e| e.drops.clone()));
     let (observed_tx, mut observed) = mpsc::channel(observed::OBSERVED_CHANNEL);
     let (observer, twins) = match config.observe.clone() {
         Some(observe) => {

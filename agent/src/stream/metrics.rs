@@ -104,6 +104,12 @@ impl DropCounter {
         }
     }
 
+    /// Counts events dropped on their way to the producer (lifecycle events the watches could
+    /// not hand to the daemon).
+    pub fn add(&self, dropped: DropCounts) {
+        self.0.add(dropped);
+    }
+
     /// Whether anything was counted since the last [`DropCounter::take`].
     pub(crate) fn pending(&self) -> bool {
         !self.0.load().is_empty()
