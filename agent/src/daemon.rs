@@ -140,6 +140,7 @@ pub async fn run(
     events: Option<Events>,
     shutdown: CancellationToken,
 ) -> crate::error::Result<()> {
+    metrics.attach_watch(&watch, events.as_ref().and_then(|e| e.drops.clone()));
     let (observed_tx, mut observed) = mpsc::channel(observed::OBSERVED_CHANNEL);
     let (observer, twins) = match config.observe.clone() {
         Some(observe) => {
@@ -611,12 +612,7 @@ impl Daemon {
                 .node_proxy_up
                 .set(i64::from(check.node_proxy.is_ok()));
         }
-        let (state, event) = node_proxy::change(
-            self.node_proxy,
-            check,
-            &self.config.plan.node,
-            SystemTime::now(),
-        );
+        let (state, event) = node_proxy::change(self.node_proxy, check, &self.config.plan.node);
         self.node_proxy = state;
         if let Some(event) = event {
             self.lifecycle(event);

@@ -10,17 +10,19 @@
 //! travel with the batches, so the collector shows the loss as a gap.
 //!
 //! The agent's name on the wire is `<node>/<instance>`; the instance id is kept in the spool
-//! directory, with the last sequence number, so that a restarted agent resumes its numbering
-//! and its spooled batches.
+//! directory, with a mark no sequence number used exceeds (see [`sequence`]), so that a
+//! restarted agent resumes its numbering (never repeating a number) and its spooled batches.
 
 pub mod backoff;
 mod client;
 pub mod config;
 mod connection;
+pub mod drops;
 pub mod error;
 pub mod export;
 pub mod fixtures;
 pub mod metrics;
+pub mod sequence;
 pub mod spool;
 pub mod window;
 pub mod wire;
@@ -35,6 +37,7 @@ pub use config::{
     DEFAULT_MAX_IN_FLIGHT, DEFAULT_MEMORY_BYTES, DEFAULT_SPOOL_BYTES, DEFAULT_SPOOL_DIR,
     StreamConfig,
 };
+pub use drops::DropCounts;
 pub use error::StreamError;
 pub use metrics::{DropCounter, StreamCounters, StreamMetrics};
 pub use spool::FsyncPolicy;
@@ -102,8 +105,7 @@ impl Client {
             endpoint,
             hello,
             window,
-            spool,
-            next_sequence: last_sequence + 1,
+            sequence: sequence::Sequencer::new(last_sequence, spool),
             metrics: metrics.clone(),
             drops: drops.clone(),
         };

@@ -3,6 +3,7 @@
 //! when the backend does. Outcome and state labels take a fixed set of values.
 
 pub mod scraped;
+mod watch;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -14,6 +15,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::discovery::watch::Shared;
 use crate::event::Backend;
 use crate::observe::ObserverStats;
 use crate::stream::StreamMetrics;
@@ -85,6 +87,8 @@ pub struct Metrics {
     pub stream: Arc<Attached<StreamMetrics>>,
     /// The passive observer's counters, once it runs.
     pub observer: Arc<Attached<ObserverStats>>,
+    /// The watches' counters, once attached ([`Metrics::attach_watch`]).
+    pub watch: Arc<Attached<Shared>>,
     pub backend_up: Family<BackendLabels, Gauge<f64, AtomicU64>>,
     pub probes: Family<OutcomeLabels, Counter>,
     pub duration: Family<LbLabels, Histogram>,
@@ -111,6 +115,8 @@ impl Metrics {
         registry.register_collector(Box::new(stream.clone()));
         let observer = Arc::new(Attached::<ObserverStats>::default());
         registry.register_collector(Box::new(observer.clone()));
+        let watch = Arc::new(Attached::<Shared>::default());
+        registry.register_collector(Box::new(watch.clone()));
         let backend_up = Family::<BackendLabels, Gauge<f64, AtomicU64>>::default();
         registry.register(
             "backend_up",
@@ -175,6 +181,7 @@ impl Metrics {
             registry,
             stream,
             observer,
+            watch,
             backend_up,
             probes,
             duration,

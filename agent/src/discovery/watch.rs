@@ -25,6 +25,7 @@ use tokio::task::JoinSet;
 
 use super::{Key, Snapshot, key_of, lifecycle};
 use crate::event::Lifecycle;
+use crate::stream::{DropCounter, DropCounts};
 
 /// Objects per page of an initial list: the API server's recommended chunk size (kubectl's
 /// `--chunk-size` default), so a list of 100 000 pods never arrives as one response.
@@ -132,12 +133,33 @@ pub struct Shared {
     /// Bumped on every change of the snapshot.
     changed: watch::Sender<u64>,
     lifecycle: mpsc::Sender<Lifecycle>,
-    /// Lifecycle events dropped because the consumer was behind.
-    dropped: std::sync::atomic::AtomicU64,
+    dropped: Mutex<Dropped>,
     node: String,
 }
 
+/// Lifecycle events dropped because the consumer was behind, and the collector stream's count
+/// they also go to once it runs.
+#[derive(Debug, Default)]
+struct Dropped {
+    total: u64,
+    stream: Option<Arc<DropCounter>>,
+}
+
 impl Shared {
+    /// Nothing seen yet; lifecycle events go to the receiver, up to `capacity` waiting.
+    fn new(node: &str, capacity: usize) -> (Arc<Shared>, mpsc::Receiver<Lifecycle>) {
+        let (lifecycle, events) = mpsc::channel(capacity);
+        let shared = Arc::new(Shared {
+            snapshot: Mutex::new(Snapshot::default()),
+            status: Mutex::new(BTreeMap::new()),
+            changed: watch::Sender::new(0),
+            lifecycle,
+            dropped: Mutex::default(),
+            node: node.to_owned(),
+        });
+        (shared, events)
+    }
+
     /// Runs `f` on the objects as last seen, without copying them; watchers wait meanwhile.
     pub fn with_snapshot<R>(&self, f: impl FnOnce(&Snapshot) -> R) -> R {
         f(&lock(&self.snapshot))
@@ -157,15 +179,34 @@ impl Shared {
         self.changed.subscribe()
     }
 
+    /// Lifecycle events dropped because the consumer was behind (a full channel), since start.
     pub fn dropped_lifecycle(&self) -> u64 {
-        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+        lock(&self.dropped).total
+    }
+
+    /// Counts the dropped lifecycle events in the collector stream's drop counts too (those
+    /// dropped so far at once, later ones as they drop), so that the collector shows the loss as
+    /// a gap. The first stream wins.
+    pub fn forward_drops(&self, stream: Arc<DropCounter>) {
+        let mut dropped = lock(&self.dropped);
+        if dropped.stream.is_none() {
+            stream.add(lifecycle_drops(dropped.total));
+            dropped.stream = Some(stream);
+        }
     }
 
     fn emit(&self, events: Vec<Lifecycle>) {
+        let mut lost = 0;
         for event in events {
             if self.lifecycle.try_send(event).is_err() {
-                self.dropped
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                lost += 1;
+            }
+        }
+        if lost > 0 {
+            let mut dropped = lock(&self.dropped);
+            dropped.total += lost;
+            if let Some(stream) = &dropped.stream {
+                stream.add(lifecycle_drops(lost));
             }
         }
     }
@@ -188,6 +229,13 @@ impl Shared {
     }
 }
 
+fn lifecycle_drops(n: u64) -> DropCounts {
+    DropCounts {
+        lifecycle: n,
+        ..DropCounts::default()
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -204,15 +252,7 @@ pub fn start(
     node: &str,
     tasks: &mut JoinSet<()>,
 ) -> (Arc<Shared>, mpsc::Receiver<Lifecycle>) {
-    let (lifecycle, events) = mpsc::channel(LIFECYCLE_CAPACITY);
-    let shared = Arc::new(Shared {
-        snapshot: Mutex::new(Snapshot::default()),
-        status: Mutex::new(BTreeMap::new()),
-        changed: watch::Sender::new(0),
-        lifecycle,
-        dropped: std::sync::atomic::AtomicU64::new(0),
-        node: node.to_owned(),
-    });
+    let (shared, events) = Shared::new(node, LIFECYCLE_CAPACITY);
     let config = || watcher::Config::default().page_size(LIST_PAGE_SIZE);
     tasks.spawn(run::<Node>(
         Api::all(client.clone()),
@@ -345,3 +385,6 @@ pub fn describe_error(resource: &str, error: &watcher::Error) -> String {
         None => format!("{verb} {resource}: {error}"),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -17,9 +17,9 @@ use super::config::StreamConfig;
 use super::connection::{Session, connect};
 use super::error::StreamError;
 use super::metrics::{DropCounter, StreamMetrics, add, set};
-use super::spool::Spool;
-use super::window::{Window, drops_to_wire};
-use super::wire::{BatchBuilder, Stripped};
+use super::sequence::Sequencer;
+use super::window::Window;
+use super::wire::BatchBuilder;
 use crate::event::Event;
 
 /// Events taken from the channel per wake-up, so that a busy producer costs one wake-up per
@@ -33,8 +33,7 @@ pub(super) struct Worker {
     pub endpoint: Endpoint,
     pub hello: v1::Hello,
     pub window: Window,
-    pub spool: Option<Spool>,
-    pub next_sequence: u64,
+    pub sequence: Sequencer,
     pub metrics: Arc<StreamMetrics>,
     pub drops: Arc<DropCounter>,
 }
@@ -182,7 +181,7 @@ impl Worker {
                     self.lost(&mut up, &mut retry_at, &mut backoff, "stream reader ended");
                 }
                 Wake::Tick => {
-                    if builder.is_empty() && self.drops_pending() {
+                    if builder.is_empty() && self.drops.pending() {
                         self.seal(&mut builder);
                     }
                     self.heartbeat(&mut up, &mut retry_at, &mut backoff);
@@ -190,6 +189,10 @@ impl Worker {
             }
         }
         self.window.spill_all();
+        if let Err(e) = self.sequence.finish() {
+            add(&self.metrics.spool_errors, 1);
+            tracing::error!(error = %e, "stream: cannot record the last sequence number");
+        }
         set(&self.metrics.connected, 0);
         tracing::info!(unacknowledged = self.window.len(), "stream: stopped");
     }
@@ -223,37 +226,20 @@ impl Worker {
         }
     }
 
-    fn drops_pending(&self) -> bool {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.drops.results.load(Relaxed) > 0
-            || self.drops.transitions.load(Relaxed) > 0
-            || self.drops.lifecycle.load(Relaxed) > 0
-    }
-
     /// Seals the batch being built (with what producers dropped since the last one) into the
     /// window.
     fn seal(&mut self, builder: &mut BatchBuilder) {
-        if builder.is_empty() && !self.drops_pending() {
+        if builder.is_empty() && !self.drops.pending() {
             return;
         }
-        let (results, transitions, lifecycle) = self.drops.take();
-        let own = Stripped {
-            results,
-            transitions,
-            lifecycle,
-        };
-        add(&self.metrics.dropped_results, results);
-        add(&self.metrics.dropped_transitions, transitions);
-        add(&self.metrics.dropped_lifecycle, lifecycle);
-        let sequence = self.next_sequence;
-        self.next_sequence += 1;
-        if let Some(spool) = &self.spool
-            && let Err(e) = spool.save_sequence(sequence)
-        {
+        let own = self.drops.take();
+        self.metrics.dropped.add(own);
+        let (sequence, recorded) = self.sequence.take();
+        if let Err(e) = recorded {
             add(&self.metrics.spool_errors, 1);
-            tracing::error!(error = %e, "stream: cannot record the sequence number");
+            tracing::error!(error = %e, "stream: cannot reserve sequence numbers");
         }
-        let batch = std::mem::take(builder).finish(sequence, SystemTime::now(), drops_to_wire(own));
+        let batch = std::mem::take(builder).finish(sequence, SystemTime::now(), own.into());
         add(&self.metrics.batches_sealed, 1);
         self.window.push(batch);
     }

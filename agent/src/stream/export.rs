@@ -79,17 +79,17 @@ fn counters(c: &StreamCounters) -> [Sample; 10] {
         ),
         (
             "stream_dropped_results",
-            "Results dropped from the oldest unacknowledged batches when memory and spool were full",
+            "Results that never reached the collector: dropped on their way to the stream while it was behind, or from the oldest unacknowledged batches when memory and spool were full",
             c.dropped_results,
         ),
         (
             "stream_dropped_transitions",
-            "State changes dropped from the oldest unacknowledged batches when memory and spool were full",
+            "State changes that never reached the collector: dropped on their way to the stream while it was behind, or from the oldest unacknowledged batches when memory and spool were full",
             c.dropped_transitions,
         ),
         (
             "stream_dropped_lifecycle",
-            "Lifecycle events dropped from the oldest unacknowledged batches when memory and spool were full",
+            "Lifecycle events that never reached the collector: dropped on their way to the stream while it was behind, or from the oldest unacknowledged batches when memory and spool were full",
             c.dropped_lifecycle,
         ),
     ]

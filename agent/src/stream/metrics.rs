@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use super::drops::{AtomicDropCounts, DropCounts};
+
 /// Live counters; read them with [`StreamMetrics::snapshot`].
 #[derive(Debug, Default)]
 pub struct StreamMetrics {
@@ -18,9 +20,8 @@ pub struct StreamMetrics {
     pub(crate) spool_bytes: AtomicU64,
     pub(crate) spilled: AtomicU64,
     pub(crate) spool_errors: AtomicU64,
-    pub(crate) dropped_results: AtomicU64,
-    pub(crate) dropped_transitions: AtomicU64,
-    pub(crate) dropped_lifecycle: AtomicU64,
+    /// Events dropped from the oldest unacknowledged batches, and those producers dropped.
+    pub(crate) dropped: AtomicDropCounts,
 }
 
 /// A reading of [`StreamMetrics`].
@@ -58,6 +59,7 @@ pub struct StreamCounters {
 
 impl StreamMetrics {
     pub fn snapshot(&self) -> StreamCounters {
+        let dropped = self.dropped.load();
         StreamCounters {
             connected: self.connected.load(Relaxed),
             connects: self.connects.load(Relaxed),
@@ -72,9 +74,9 @@ impl StreamMetrics {
             spool_bytes: self.spool_bytes.load(Relaxed),
             spilled: self.spilled.load(Relaxed),
             spool_errors: self.spool_errors.load(Relaxed),
-            dropped_results: self.dropped_results.load(Relaxed),
-            dropped_transitions: self.dropped_transitions.load(Relaxed),
-            dropped_lifecycle: self.dropped_lifecycle.load(Relaxed),
+            dropped_results: dropped.results,
+            dropped_transitions: dropped.transitions,
+            dropped_lifecycle: dropped.lifecycle,
         }
     }
 }
@@ -90,33 +92,31 @@ pub(crate) fn set(counter: &AtomicU64, n: u64) {
 /// What producers dropped before their events reached the client (a full channel): counted
 /// here, the counts travel with the next batch.
 #[derive(Debug, Default)]
-pub struct DropCounter {
-    pub(crate) results: AtomicU64,
-    pub(crate) transitions: AtomicU64,
-    pub(crate) lifecycle: AtomicU64,
-}
+pub struct DropCounter(AtomicDropCounts);
 
 impl DropCounter {
     /// Counts one event that could not be handed to the client. Backend declarations must
     /// never be dropped: their producer waits for room instead.
     pub fn count(&self, event: &crate::event::Event) {
-        use crate::event::Event;
-        match event {
-            Event::Result(_) => add(&self.results, 1),
-            Event::Transition(_) => add(&self.transitions, 1),
-            Event::Lifecycle(_) => add(&self.lifecycle, 1),
-            Event::Backend(_) | Event::BackendRemoved { .. } => {
-                tracing::error!("stream: a backend declaration or removal was dropped");
-            }
+        match DropCounts::one(event) {
+            Some(one) => self.0.add(one),
+            None => tracing::error!("stream: a backend declaration or removal was dropped"),
         }
     }
 
+    /// Counts events dropped on their way to the producer (lifecycle events the watches could
+    /// not hand to the daemon).
+    pub fn add(&self, dropped: DropCounts) {
+        self.0.add(dropped);
+    }
+
+    /// Whether anything was counted since the last [`DropCounter::take`].
+    pub(crate) fn pending(&self) -> bool {
+        !self.0.load().is_empty()
+    }
+
     /// Takes the counts since the last call.
-    pub(crate) fn take(&self) -> (u64, u64, u64) {
-        (
-            self.results.swap(0, Relaxed),
-            self.transitions.swap(0, Relaxed),
-            self.lifecycle.swap(0, Relaxed),
-        )
+    pub(crate) fn take(&self) -> DropCounts {
+        self.0.take()
     }
 }

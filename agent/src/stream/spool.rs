@@ -1,4 +1,4 @@
-//! The spool directory: the agent's instance id, its last sequence number, and one file per
+//! The spool directory: the agent's instance id, its sequence mark, and one file per
 //! batch that did not fit in memory.
 //!
 //! Files are written to a temporary name and renamed, so a crash leaves either the whole batch
@@ -39,7 +39,8 @@ pub struct Spool {
 pub struct Opened {
     pub spool: Spool,
     pub instance: String,
-    /// The highest sequence used before (in the sequence file or a batch file).
+    /// The highest sequence an earlier process may have used (the sequence file's mark or a
+    /// batch file's).
     pub last_sequence: u64,
     /// Spooled batches, by sequence, with their file sizes.
     pub batches: Vec<(u64, u64)>,
@@ -151,7 +152,8 @@ impl Spool {
         }
     }
 
-    /// Records the last sequence handed out, so that a restarted agent continues after it.
+    /// Records a mark no sequence number handed out exceeds, so that a restarted agent continues
+    /// after it (see [`super::sequence`]).
     pub fn save_sequence(&self, seq: u64) -> io::Result<()> {
         self.write_atomic(&self.dir.join(SEQUENCE_FILE), seq.to_string().as_bytes())
     }

@@ -14,9 +14,10 @@ use std::sync::Arc;
 use probesim_proto::v1;
 use prost::Message;
 
+use super::drops::DropCounts;
 use super::metrics::{StreamMetrics, add, set};
 use super::spool::Spool;
-use super::wire::{Counts, StripLevel, Stripped, counts, strip};
+use super::wire::{Counts, StripLevel, counts, strip};
 
 #[derive(Debug)]
 enum Place {
@@ -32,7 +33,7 @@ struct Entry {
     bytes: u64,
     /// `None` for batches spooled by an earlier process, until they are read.
     counts: Option<Counts>,
-    own: Stripped,
+    own: DropCounts,
     level: Option<StripLevel>,
 }
 
@@ -53,16 +54,10 @@ pub struct Window {
     bounds: Bounds,
     spool: Option<Spool>,
     /// Own drops of acknowledged batches.
-    acked_drops: Stripped,
+    acked_drops: DropCounts,
     /// `acked_drops` plus the own drops of the batches in flight.
-    sent_drops: Stripped,
+    sent_drops: DropCounts,
     metrics: Arc<StreamMetrics>,
-}
-
-fn add_drops(a: &mut Stripped, b: Stripped) {
-    a.results += b.results;
-    a.transitions += b.transitions;
-    a.lifecycle += b.lifecycle;
 }
 
 impl Window {
@@ -80,8 +75,8 @@ impl Window {
             spool_bytes: 0,
             bounds,
             spool,
-            acked_drops: Stripped::default(),
-            sent_drops: Stripped::default(),
+            acked_drops: DropCounts::default(),
+            sent_drops: DropCounts::default(),
             metrics,
         };
         for &(seq, bytes) in spooled {
@@ -90,7 +85,7 @@ impl Window {
                 place: Place::Spool,
                 bytes,
                 counts: None,
-                own: Stripped::default(),
+                own: DropCounts::default(),
                 level: None,
             });
             w.spool_bytes += bytes;
@@ -123,11 +118,7 @@ impl Window {
 
     /// Adds a sealed batch whose `dropped` field holds its own drops (those of producers).
     pub fn push(&mut self, batch: v1::Batch) {
-        let own = batch.dropped.map_or_else(Stripped::default, |d| Stripped {
-            results: d.results,
-            transitions: d.transitions,
-            lifecycle: d.lifecycle,
-        });
+        let own = batch.dropped.map(DropCounts::from).unwrap_or_default();
         let bytes = batch.encoded_len() as u64;
         self.memory_bytes += bytes;
         self.entries.push_back(Entry {
@@ -188,7 +179,7 @@ impl Window {
         let Place::Memory(batch) = &mut entry.place else {
             return true;
         };
-        batch.dropped = Some(drops_to_wire(entry.own));
+        batch.dropped = Some(entry.own.into());
         match spool.write(batch) {
             Ok(len) => {
                 self.memory_bytes -= entry.bytes;
@@ -236,12 +227,7 @@ impl Window {
             None => {
                 // Unreadable: its content is lost, counted as what it was known to hold.
                 add(&self.metrics.spool_errors, 1);
-                let c = entry.counts.unwrap_or_default();
-                let lost = Stripped {
-                    results: c.results,
-                    transitions: c.transitions,
-                    lifecycle: c.lifecycle,
-                };
+                let lost = DropCounts::all_of(entry.counts.unwrap_or_default());
                 let empty = v1::Batch {
                     sequence: entry.seq,
                     ..v1::Batch::default()
@@ -249,14 +235,14 @@ impl Window {
                 (empty, lost)
             }
         };
-        record_drops(&self.metrics, removed);
-        add_drops(&mut entry.own, removed);
+        self.metrics.dropped.add(removed);
+        entry.own += removed;
         if in_flight {
-            add_drops(&mut self.sent_drops, removed);
+            self.sent_drops += removed;
         }
         entry.level = Some(level);
         entry.counts = Some(counts(&batch));
-        batch.dropped = Some(drops_to_wire(entry.own));
+        batch.dropped = Some(entry.own.into());
         // A batch that was spooled stays spooled (what is left are backend declarations).
         if was_spooled && let Some(Ok(len)) = spool.map(|s| s.write(&batch)) {
             entry.bytes = len;
@@ -281,11 +267,7 @@ impl Window {
                     Some(Ok(b)) => {
                         if entry.counts.is_none() {
                             entry.counts = Some(counts(&b));
-                            entry.own = b.dropped.map_or_else(Stripped::default, |d| Stripped {
-                                results: d.results,
-                                transitions: d.transitions,
-                                lifecycle: d.lifecycle,
-                            });
+                            entry.own = b.dropped.map(DropCounts::from).unwrap_or_default();
                         }
                         Some(b)
                     }
@@ -301,8 +283,8 @@ impl Window {
                 sequence: entry.seq,
                 ..v1::Batch::default()
             });
-            add_drops(&mut self.sent_drops, entry.own);
-            batch.dropped = Some(drops_to_wire(self.sent_drops));
+            self.sent_drops += entry.own;
+            batch.dropped = Some(self.sent_drops.into());
             self.sent += 1;
             return Some(batch);
         }
@@ -324,9 +306,9 @@ impl Window {
             } else {
                 // Never sent on this stream (a welcome's last sequence): its drops move into the
                 // base without having been sent.
-                add_drops(&mut self.sent_drops, e.own);
+                self.sent_drops += e.own;
             }
-            add_drops(&mut self.acked_drops, e.own);
+            self.acked_drops += e.own;
             match e.place {
                 Place::Memory(_) => self.memory_bytes -= e.bytes,
                 Place::Spool => {
@@ -362,20 +344,6 @@ impl Window {
             }
         }
         self.publish();
-    }
-}
-
-fn record_drops(metrics: &StreamMetrics, d: Stripped) {
-    add(&metrics.dropped_results, d.results);
-    add(&metrics.dropped_transitions, d.transitions);
-    add(&metrics.dropped_lifecycle, d.lifecycle);
-}
-
-pub fn drops_to_wire(d: Stripped) -> v1::Drops {
-    v1::Drops {
-        results: d.results,
-        transitions: d.transitions,
-        lifecycle: d.lifecycle,
     }
 }
 

@@ -13,6 +13,6 @@ pub mod error;
 pub mod results;
 pub mod time;
 
-pub use batch::{BatchBuilder, Counts, StripLevel, Stripped, counts, events_from_wire, strip};
+pub use batch::{BatchBuilder, Counts, StripLevel, counts, events_from_wire, strip};
 pub use error::{Error as WireError, Result};
 pub use probesim_proto::v1;

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use super::*;
-use crate::stream::fixtures;
+use crate::stream::{DropCounts, fixtures};
 
 fn outbox(capacity: usize) -> (Outbox, mpsc::Receiver<Event>, Arc<DropCounter>) {
     let (tx, rx) = mpsc::channel(capacity);
@@ -50,7 +50,13 @@ fn a_full_channel_drops_results_with_counts_but_keeps_declarations_in_order() {
         at: fixtures::time(3),
     });
     assert_eq!(outbox.backlog(), 2);
-    assert_eq!(drops.take(), (2, 0, 0));
+    assert_eq!(
+        drops.take(),
+        DropCounts {
+            results: 2,
+            ..DropCounts::default()
+        }
+    );
 
     assert_eq!(drain(&mut rx), ["result 1"]);
     outbox.flush();
@@ -72,7 +78,7 @@ fn results_after_a_waiting_declaration_are_dropped_not_sent_ahead_of_it() {
     // Room now, but the declaration goes first: the flush in send hands it over, then the result.
     outbox.send(Event::Result(fixtures::success(7, 1)));
     assert_eq!(drain(&mut rx), ["backend 7", "result 7"]);
-    assert_eq!(drops.take(), (0, 0, 0));
+    assert!(drops.take().is_empty());
 }
 
 #[test]

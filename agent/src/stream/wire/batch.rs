@@ -4,6 +4,7 @@
 use std::time::SystemTime;
 
 use crate::event::Event;
+use crate::stream::drops::DropCounts;
 
 use super::backend::{
     backend_from_wire, backend_to_wire, lifecycle_from_wire, lifecycle_to_wire, removed_to_wire,
@@ -193,14 +194,6 @@ pub fn events_from_wire(batch: &v1::Batch) -> Result<Vec<Event>> {
     Ok(events)
 }
 
-/// What [`strip`] removed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Stripped {
-    pub results: u64,
-    pub transitions: u64,
-    pub lifecycle: u64,
-}
-
 /// Which events [`strip`] removes. Backend declarations and removals are never removed: results
 /// of later batches refer to them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -210,12 +203,13 @@ pub enum StripLevel {
     AllButBackends,
 }
 
-/// Removes events from a batch to make room, keeping the order of what remains.
-pub fn strip(batch: &mut v1::Batch, level: StripLevel) -> Stripped {
+/// Removes events from a batch to make room, keeping the order of what remains; returns what
+/// it removed.
+pub fn strip(batch: &mut v1::Batch, level: StripLevel) -> DropCounts {
     let c = counts(batch);
-    let mut removed = Stripped {
+    let mut removed = DropCounts {
         results: c.results,
-        ..Stripped::default()
+        ..DropCounts::default()
     };
     let mut drop_kinds = vec![EventKind::Result as u32];
     batch.results = None;

@@ -55,7 +55,7 @@ fn stripping_results_keeps_backends_and_counts_what_it_removed() {
     let removed = strip(&mut batch, StripLevel::Results);
     assert_eq!(
         removed,
-        Stripped {
+        DropCounts {
             results: 27,
             transitions: 0,
             lifecycle: 0
