@@ -129,8 +129,9 @@ impl ProbeMetrics {
 }
 
 /// Runs the daemon until `shutdown` is cancelled. `events` receives everything it reports (the
-/// collector stream); without it, the logs and metrics are the output. Fails only when the
-/// observer (`config.observe`) cannot start, before anything is probed.
+/// collector stream); without it, the logs and metrics are the output. `client` serves the
+/// node-proxy checks: one built by [`node_proxy::client`], without kube's retries. Fails only
+/// when the observer (`config.observe`) cannot start, before anything is probed.
 pub async fn run(
     config: DaemonConfig,
     client: Client,

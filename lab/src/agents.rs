@@ -186,11 +186,16 @@ async fn run_agent(
     reports: Arc<Mutex<Reports>>,
 ) {
     let url = format!("http://{CONTROL_PLANE_ADDR}:{CONTROL_PLANE_PORT}");
-    let client =
-        match url.parse().map_err(|e| format!("{e}")).and_then(|uri| {
-            kube::Client::try_from(kube::Config::new(uri)).map_err(|e| e.to_string())
-        }) {
-            Ok(client) => client,
+    // As `probesim-agent run`: the node-proxy check's client has no retries.
+    let clients = url.parse().map_err(|e| format!("{e}")).and_then(|uri| {
+        let config = kube::Config::new(uri);
+        let node_proxy = daemon::node_proxy::client(config.clone()).map_err(|e| e.to_string())?;
+        let client = kube::Client::try_from(config).map_err(|e| e.to_string())?;
+        Ok((client, node_proxy))
+    });
+    let (client, node_proxy_client) =
+        match clients {
+            Ok(clients) => clients,
             Err(e) => {
                 tracing::error!(node = %node, error = %e, "agent: no client");
                 return;
@@ -294,7 +299,7 @@ async fn run_agent(
     };
     daemon::run(
         config,
-        client,
+        node_proxy_client,
         shared,
         lifecycle,
         metrics,

@@ -142,7 +142,7 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-async fn client(api_server: Option<&str>) -> anyhow::Result<kube::Client> {
+async fn kube_config(api_server: Option<&str>) -> anyhow::Result<kube::Config> {
     let config = match api_server {
         Some(url) => kube::Config::new(
             url.parse()
@@ -152,12 +152,16 @@ async fn client(api_server: Option<&str>) -> anyhow::Result<kube::Client> {
             .await
             .context("no in-cluster configuration and no usable KUBECONFIG")?,
     };
-    kube::Client::try_from(config).context("building the Kubernetes client")
+    Ok(config)
 }
 
 async fn serve(args: RunArgs, options: DiscoverOptions) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
-    let client = client(args.api_server.as_deref()).await?;
+    let config = kube_config(args.api_server.as_deref()).await?;
+    // The node-proxy check sends one request per check: a client without kube's retries.
+    let node_proxy_client = daemon::node_proxy::client(config.clone())
+        .context("building the Kubernetes client")?;
+    let client = kube::Client::try_from(config).context("building the Kubernetes client")?;
     let metrics = Arc::new(Metrics::new());
     let mut tasks = JoinSet::new();
     let (watch, lifecycle) = watch::start(client.clone(), &args.node_name, &mut tasks);
@@ -231,7 +235,7 @@ async fn serve(args: RunArgs, options: DiscoverOptions) -> anyhow::Result<()> {
         sources,
         observe,
     };
-    let ran = daemon::run(config, client, watch, lifecycle, metrics, events, shutdown).await;
+    let ran = daemon::run(config, node_proxy_client, watch, lifecycle, metrics, events, shutdown).await;
     if let Some(stream) = stream {
         stream.shutdown().await;
     }
