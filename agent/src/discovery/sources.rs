@@ -273,9 +273,13 @@ pub struct RulePort<'a> {
 impl SourceChoice {
     /// Every LB from `mode`, which is set up.
     pub fn uniform(mode: SourceMode) -> SourceChoice {
+        let mut available = vec![SourceMode::Node];
+        if mode != SourceMode::Node {
+            available.push(mode);
+        }
         SourceChoice {
             policy: SourcePolicy::uniform(mode),
-            available: vec![SourceMode::Node, mode],
+            available,
         }
     }
 
