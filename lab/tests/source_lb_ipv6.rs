@@ -10,10 +10,15 @@
 use std::net::{IpAddr, SocketAddr, SocketAddrV6};
 
 use probesim_agent::lb::outcome::Outcome;
+use probesim_agent::model::Cloud;
 use probesim_agent::model::ProbeProtocol;
+use probesim_agent::netns::NetNs;
 use probesim_agent::source::plan::CHAIN_IN;
-use probesim_agent::source::{AZURE_PROBE_SOURCE, AZURE_PROBE_SOURCE_V6};
+use probesim_agent::source::{
+    AZURE_PROBE_SOURCE, AZURE_PROBE_SOURCE_V6, LbSource, LbSourceConfig, default_lb_sources,
+};
 use probesim_lab::net::can_run_network_test;
+use probesim_lab::net::reach::block_in;
 
 mod source_lb {
     pub mod ipv6_lab;
@@ -277,4 +282,39 @@ fn a_global_ipv6_source_is_policy_routed_so_forwarded_probes_pass_and_the_nodes_
     source.remove().expect("remove");
     assert_eq!(lab.leftovers(&netns_name), Vec::<String>::new());
     assert_eq!(fabric_get().as_deref(), Some("wireserver"), "after");
+}
+
+#[test]
+fn azure_defaults_follow_the_nodes_ipv6_setting_and_an_ipv6_source_on_an_ipv4_only_node_is_refused()
+{
+    if !can_run_network_test(
+        "azure_defaults_follow_the_nodes_ipv6_setting_and_an_ipv6_source_on_an_ipv4_only_node_is_refused",
+    ) {
+        return;
+    }
+    let lab = Lab::start();
+    let defaults =
+        |ns: &NetNs| block_in(ns, || async { default_lb_sources(Cloud::Azure) }).expect("thread");
+    assert_eq!(defaults(&lab.node), azure_sources(), "dual-stack node");
+
+    let v4_only = NetNs::create(&format!("p6t{}-v4only", std::process::id())).expect("netns");
+    for key in ["all", "default"] {
+        let key = format!("net.ipv6.conf.{key}.disable_ipv6=1");
+        v4_only.exec("sysctl", &["-q", "-w", &key]).expect("sysctl");
+    }
+    assert_eq!(
+        defaults(&v4_only),
+        vec![IpAddr::V4(AZURE_PROBE_SOURCE)],
+        "IPv4-only node"
+    );
+    let err = block_in(&v4_only, || async {
+        LbSource::create(LbSourceConfig::with_addresses(azure_sources())).map(drop)
+    })
+    .expect("thread")
+    .expect_err("refused")
+    .to_string();
+    assert!(
+        err.contains("fe80::1234:5678:9abc") && err.contains("IPv6 is off"),
+        "{err}"
+    );
 }

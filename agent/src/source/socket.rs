@@ -144,3 +144,84 @@ fn binds(ty: Type) -> bool {
     let base = libc::c_int::from(ty) & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
     base == libc::SOCK_STREAM || base == libc::SOCK_DGRAM
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, SocketAddr};
+
+    use super::*;
+    use crate::netns::{NETNS_DIR, NetNs, can_run_privileged_test};
+
+    const LINK_LOCAL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0x1234, 0x5678, 0x9abc);
+
+    fn local(socket: &Socket) -> Option<SocketAddr> {
+        socket.local_addr().ok()?.as_socket()
+    }
+
+    #[test]
+    fn ipv6_sockets_bind_to_the_scoped_source_and_ipv4_and_raw_sockets_stay_unbound() {
+        if !can_run_privileged_test(
+            "ipv6_sockets_bind_to_the_scoped_source_and_ipv4_and_raw_sockets_stay_unbound",
+        ) {
+            return;
+        }
+        let ns = NetNs::create(&format!("psock-test-{}", std::process::id())).expect("netns");
+        for args in [
+            "link add d0 type veth peer name d1",
+            "link set d0 up",
+            "addr add fe80::1234:5678:9abc/64 dev d0 nodad",
+        ] {
+            let args: Vec<&str> = args.split_whitespace().collect();
+            ns.exec("ip", &args).expect("ip");
+        }
+        let path = Path::new(NETNS_DIR).join(ns.name());
+        let v4 = IpAddr::from([168, 63, 129, 16]);
+        let factory = SocketFactory::open(ns.name(), &path, Some(v4))
+            .and_then(|f| f.with_ipv6_source(LINK_LOCAL, "d0"))
+            .expect("factory");
+        let bound = factory.ipv6_source().expect("bound");
+        assert_eq!(*bound.ip(), LINK_LOCAL);
+        assert_ne!(bound.scope_id(), 0);
+        assert_eq!(
+            factory.source_for(IpAddr::from([10, 0, 0, 4])),
+            Some(v4),
+            "IPv4 targets"
+        );
+        assert_eq!(
+            factory.source_for("fd00::4".parse().unwrap()),
+            Some(IpAddr::V6(LINK_LOCAL))
+        );
+
+        let stream = factory
+            .socket(Domain::IPV6, Type::STREAM.nonblocking(), None)
+            .expect("stream");
+        assert_eq!(
+            local(&stream),
+            Some(SocketAddr::V6(bound)),
+            "bound, port left to connect"
+        );
+        let v4_stream = factory
+            .socket(Domain::IPV4, Type::STREAM, None)
+            .expect("v4");
+        assert_eq!(
+            local(&v4_stream),
+            Some(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)))
+        );
+        let raw = factory
+            .socket(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))
+            .expect("raw");
+        assert_eq!(
+            local(&raw).map(|a| a.ip()),
+            Some(IpAddr::V6(Ipv6Addr::UNSPECIFIED))
+        );
+
+        let err = SocketFactory::open(ns.name(), &path, None)
+            .and_then(|f| f.with_ipv6_source(LINK_LOCAL, "nope0"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("fe80::1234:5678:9abc") && err.contains("nope0"),
+            "{err}"
+        );
+    }
+}
