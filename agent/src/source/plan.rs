@@ -43,15 +43,20 @@
 //!   answers ICMPv6 "beyond scope of source address" (destination unreachable, code 2). A probe
 //!   whose target is routed or DNATed to a pod behind another interface therefore fails, exactly
 //!   as the real LB's does on an iptables dataplane, while local delivery works: kube-proxy's
-//!   healthz on the node, a `healthCheckNodePort`, anything a socket of the node answers.
+//!   healthz on the node, a `healthCheckNodePort`, anything a socket of the node answers. The
+//!   prober sees the ICMPv6 error fail its connection (`EHOSTUNREACH`, an unreachable outcome),
+//!   or, when it arrives while `connect` still holds the socket (a local veth answers that
+//!   fast), only as a soft error: that SYN then times out.
 //!
 //! `lab/tests/source_lb_ipv6.rs` checks each of these claims on the running kernel.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 mod config;
+mod names;
 
 pub use config::{LbSourceConfig, ReturnPath, return_path};
+pub use names::Names;
 
 /// The connmark/fwmark bit of probe connections. kube-proxy uses 0x4000 and 0x8000, Calico
 /// allocates from 0xffff0000 upwards from its lowest bit, Cilium uses 0x0f00 and 0xf000, Istio
@@ -78,47 +83,6 @@ pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);
 pub const GATEWAY_V6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
 /// Leftover jumps removed at most this many times (a crash loop could have added several).
 pub const MAX_LEFTOVER_JUMPS: usize = 16;
-
-/// The names of what one host's `lb-source` creates.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Names {
-    /// The private namespace (`psrc-<hash>`), under `/run/netns`.
-    pub netns: String,
-    /// The host's end of the veth pair (`psrc<hash>`).
-    pub host_if: String,
-    /// The private namespace's end.
-    pub peer_if: String,
-    pub host_mac: String,
-    pub peer_mac: String,
-}
-
-impl Names {
-    /// Names derived from the host namespace's inode: stable across restarts of the agent (so a
-    /// crashed agent's leftovers are found again) and distinct for every host namespace on the
-    /// machine (the lab runs one per node, all sharing `/run/netns`).
-    pub fn for_host(inode: u64) -> Names {
-        let hash = fnv1a(&inode.to_le_bytes());
-        let h = format!("{:08x}", hash as u32);
-        let b = h.as_bytes();
-        let pair = |i: usize| std::str::from_utf8(&b[i..i + 2]).unwrap_or("00").to_owned();
-        // Locally administered unicast MACs (second-lowest bit of the first byte set).
-        let mac =
-            |first: &str| format!("{first}:{}:{}:{}:{}:00", pair(0), pair(2), pair(4), pair(6));
-        Names {
-            netns: format!("{NETNS_PREFIX}{h}"),
-            host_if: format!("psrc{h}"),
-            peer_if: "eth0".to_owned(),
-            host_mac: mac("02"),
-            peer_mac: mac("06"),
-        }
-    }
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
 
 /// One command: program and arguments.
 pub type Command = (&'static str, Vec<String>);
