@@ -28,8 +28,13 @@
 //! // at exit: sources.remove()  (or drop it)
 //! ```
 //!
-//! The host needs some route to the LB source in its main table (a node's default route does):
-//! answers the host sends itself are routed once before the mark diverts them to the veth.
+//! The host needs some route to an IPv4 (or global IPv6) LB source in its main table (a node's
+//! default route does): answers the host sends itself are routed once before the mark diverts
+//! them to the veth. Link-local IPv6 sources need nothing of the kind ([`plan`] explains why).
+//!
+//! Both families at once: an agent may hold 168.63.129.16 and fe80::1234:5678:9abc together
+//! (the Azure default on nodes with IPv6, [`default_lb_sources`]); each probe leaves from the
+//! source of its target's family.
 
 pub mod caps;
 pub mod plan;
@@ -37,7 +42,8 @@ mod set;
 mod setup;
 pub mod socket;
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::Path;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
@@ -52,13 +58,43 @@ pub use socket::SocketFactory;
 /// The source of Azure Load Balancer's health probes (Azure's documented "virtual public IP").
 pub const AZURE_PROBE_SOURCE: Ipv4Addr = Ipv4Addr::new(168, 63, 129, 16);
 
-/// The LB source addresses a cloud's probes come from when none are configured. AWS load
-/// balancers probe from addresses of their own subnets, which only the operator knows: none.
-pub fn default_lb_sources(cloud: Cloud) -> Vec<IpAddr> {
+/// The source of Azure Load Balancer's health probes of IPv6 backends: a link-local address.
+pub const AZURE_PROBE_SOURCE_V6: Ipv6Addr =
+    Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0x1234, 0x5678, 0x9abc);
+
+/// The sysctl that says whether IPv6 is on (`0`) in the reading thread's network namespace;
+/// absent when the kernel runs without IPv6 (`ipv6.disable=1`).
+pub const IPV6_DISABLED_SYSCTL: &str = "/proc/sys/net/ipv6/conf/all/disable_ipv6";
+
+/// The LB source addresses a cloud's probes come from when none are configured, for a node with
+/// IPv6 on or off ([`ipv6_enabled`]). AWS load balancers probe from addresses of their own
+/// subnets, which only the operator knows: none.
+pub fn default_lb_sources_for(cloud: Cloud, ipv6: bool) -> Vec<IpAddr> {
     match cloud {
+        Cloud::Azure if ipv6 => vec![
+            IpAddr::V4(AZURE_PROBE_SOURCE),
+            IpAddr::V6(AZURE_PROBE_SOURCE_V6),
+        ],
         Cloud::Azure => vec![IpAddr::V4(AZURE_PROBE_SOURCE)],
         Cloud::Aws => Vec::new(),
     }
+}
+
+/// The LB source addresses a cloud's probes come from when none are configured, on this node:
+/// Azure's IPv6 source only where IPv6 is on, so dual-stack nodes get both and IPv4-only nodes
+/// are unchanged.
+pub fn default_lb_sources(cloud: Cloud) -> Vec<IpAddr> {
+    default_lb_sources_for(cloud, ipv6_enabled())
+}
+
+/// Whether IPv6 is on in the calling thread's network namespace ([`IPV6_DISABLED_SYSCTL`]).
+pub fn ipv6_enabled() -> bool {
+    ipv6_enabled_at(Path::new(IPV6_DISABLED_SYSCTL))
+}
+
+/// Whether the `disable_ipv6` sysctl at `path` says IPv6 is on: it exists and reads `0`.
+pub fn ipv6_enabled_at(path: &Path) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|v| v.trim() == "0")
 }
 
 /// Parses a source mode as the CLI and `PROBESIM_SOURCE` spell it (`node`, `lb-source`, `syn`).
@@ -124,11 +160,39 @@ mod tests {
     }
 
     #[test]
-    fn azure_defaults_to_its_probe_source_and_aws_to_nothing() {
+    fn azure_defaults_to_its_probe_sources_by_family_and_aws_to_nothing() {
         assert_eq!(
-            default_lb_sources(Cloud::Azure),
+            default_lb_sources_for(Cloud::Azure, false),
             vec![IpAddr::V4(AZURE_PROBE_SOURCE)]
         );
-        assert!(default_lb_sources(Cloud::Aws).is_empty());
+        assert_eq!(
+            default_lb_sources_for(Cloud::Azure, true),
+            vec![
+                IpAddr::V4(AZURE_PROBE_SOURCE),
+                "fe80::1234:5678:9abc".parse::<IpAddr>().unwrap()
+            ]
+        );
+        for ipv6 in [false, true] {
+            assert!(default_lb_sources_for(Cloud::Aws, ipv6).is_empty());
+        }
+        assert!(default_lb_sources(Cloud::Azure).contains(&IpAddr::V4(AZURE_PROBE_SOURCE)));
+    }
+
+    #[test]
+    fn ipv6_counts_as_enabled_only_when_disable_ipv6_exists_and_reads_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("disable_ipv6");
+        for (content, enabled) in [
+            (Some("0\n"), true),
+            (Some("1\n"), false),
+            (Some(""), false),
+            (None, false),
+        ] {
+            let _ = std::fs::remove_file(&path);
+            if let Some(c) = content {
+                std::fs::write(&path, c).unwrap();
+            }
+            assert_eq!(ipv6_enabled_at(&path), enabled, "{content:?}");
+        }
     }
 }

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use nix::sched::{CloneFlags, setns};
 
 use super::caps;
-use super::plan::{Command, LbSourceConfig, MAX_LEFTOVER_JUMPS, Names, Plan};
+use super::plan::{
+    Command, LbSourceConfig, MAX_LEFTOVER_JUMPS, Names, Plan, ReturnPath, return_path,
+};
 use super::socket::{SocketFactory, THREAD_NETNS};
 use crate::error::{Error, Result};
 use crate::netns::{self, NETNS_DIR, NetNs, NetnsError};
@@ -30,6 +32,19 @@ impl LbSource {
     /// agent left there. Blocking: it runs a few dozen `ip` and `iptables` commands.
     pub fn create(config: LbSourceConfig) -> Result<LbSource> {
         config.validate()?;
+        if let Some(v6) = config.ipv6_addresses().next()
+            && !super::ipv6_enabled()
+        {
+            return Err(Error::SourceConfig {
+                field: "lb-source address".into(),
+                value: v6.to_string(),
+                message: format!(
+                    "IPv6 is off on this node ({} is absent or not 0): leave the IPv6 source out \
+                     or turn IPv6 on",
+                    super::IPV6_DISABLED_SYSCTL
+                ),
+            });
+        }
         caps::require("lb-source", &caps::LB_SOURCE)?;
         let host = File::open(THREAD_NETNS).map_err(|source| Error::Read {
             path: THREAD_NETNS.into(),
@@ -75,7 +90,12 @@ impl LbSource {
         // Answers the host itself sends (a probe of the node's own port) are routed once before
         // the mark moves them to the veth: without any route to the source that first lookup
         // fails. Nodes have a default route; say so where there is none.
-        for source in &plan.config.addresses {
+        let marked = plan
+            .config
+            .addresses
+            .iter()
+            .filter(|a| return_path(a) == ReturnPath::Marked);
+        for source in marked {
             let text = source.to_string();
             if netns::run("ip", &["route", "get", &text]).is_err() {
                 tracing::warn!(source = %text, "no route to the LB source in the main table: \
@@ -98,14 +118,21 @@ impl LbSource {
         Path::new(NETNS_DIR).join(&self.plan.names.netns)
     }
 
-    /// A factory for probe sockets inside the private namespace, bound by default to the first
-    /// LB source; use it from threads of the host namespace.
+    /// A factory for probe sockets inside the private namespace: IPv4 probes leave from the
+    /// first IPv4 source, IPv6 probes from the first IPv6 source (bound, with the veth's scope
+    /// when link-local); use it from threads of the host namespace.
     pub fn socket_factory(&self) -> Result<Arc<SocketFactory>> {
-        Ok(Arc::new(SocketFactory::open(
-            &self.plan.names.netns,
+        let names = &self.plan.names;
+        let config = &self.plan.config;
+        let mut factory = SocketFactory::open(
+            &names.netns,
             &self.netns_path(),
-            self.plan.config.addresses.first().copied(),
-        )?))
+            config.addresses.first().copied(),
+        )?;
+        if let Some(v6) = config.ipv6_addresses().next() {
+            factory = factory.with_ipv6_source(v6, &names.peer_if)?;
+        }
+        Ok(Arc::new(factory))
     }
 
     /// Removes everything now; the namespace is gone when the last socket made in it closes.
