@@ -190,7 +190,9 @@ pub struct SourceArgs {
     )]
     enable_source: Vec<SourceArg>,
     /// The LB's source addresses for lb-source, comma-separated (default for Azure:
-    /// 168.63.129.16; for AWS give an address of the load balancer's subnets).
+    /// 168.63.129.16, plus fe80::1234:5678:9abc where IPv6 is on; for AWS give an address of
+    /// the load balancer's subnets, IPv4 or IPv6). Each probe leaves from the address of its
+    /// target's family.
     #[arg(
         long = "lb-source-address",
         env = "PROBESIM_LB_SOURCE_ADDRESSES",

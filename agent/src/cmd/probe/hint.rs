@@ -48,7 +48,9 @@ pub async fn diagnose(p: &Planned, summary: &TargetSummary, last: &LastFailure) 
             "no answer within {}s: a NetworkPolicy or security group that drops the LB's source \
              address{} looks like this, as does a process that accepts but never answers",
             p.spec.timeout_s,
-            if p.spec.lb == LbKind::AzureLb {
+            if p.spec.lb == LbKind::AzureLb && p.addr.is_ipv6() {
+                " (fe80::1234:5678:9abc for IPv6 targets)"
+            } else if p.spec.lb == LbKind::AzureLb {
                 " (168.63.129.16)"
             } else {
                 ""
