@@ -201,7 +201,10 @@ pub async fn run(
             () = replan => {
                 replan_at = None;
                 if watch.synced() {
-                    watch.with_snapshot(|snapshot| daemon.replan(snapshot));
+                    // Derived under the snapshot's lock, applied after it: the watches wait
+                    // only for the derivation.
+                    let plan = watch.with_snapshot(|s| targets::plan(s, &daemon.config.plan));
+                    daemon.replan(plan);
                 } else {
                     replan_at = Some(Instant::now() + REPLAN_DELAY);
                 }
@@ -254,8 +257,7 @@ impl Daemon {
         }
     }
 
-    fn replan(&mut self, snapshot: &crate::discovery::Snapshot) {
-        let plan = targets::plan(snapshot, &self.config.plan);
+    fn replan(&mut self, plan: targets::Plan) {
         self.warn(&plan);
         let k = self.config.probes_per_interval;
         for action in self.registry.apply(&plan, |_| k) {

@@ -11,7 +11,7 @@
 //!
 //! Nothing outside the cluster's own objects is ever a target.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -92,6 +92,7 @@ pub fn plan(snapshot: &Snapshot, settings: &PlanSettings) -> Plan {
         snapshot,
         settings,
         node_ips: &node_ips,
+        slices: Slices::index(snapshot),
     };
     let (version, current_settings) = &settings.current;
     let current = lb::derive(&objects, current_settings);
@@ -114,7 +115,7 @@ pub fn plan(snapshot: &Snapshot, settings: &PlanSettings) -> Plan {
             }
         }
     }
-    plan.endpoints = endpoint_counts(snapshot, &current);
+    plan.endpoints = endpoint_counts(snapshot, &ctx.slices, &current);
     plan
 }
 
@@ -159,6 +160,7 @@ struct Context<'a> {
     snapshot: &'a Snapshot,
     settings: &'a PlanSettings,
     node_ips: &'a [IpAddr],
+    slices: Slices<'a>,
 }
 
 impl Context<'_> {
@@ -385,7 +387,7 @@ impl Context<'_> {
         let namespace = service.metadata.namespace.as_deref().unwrap_or("default");
         let name = service.metadata.name.as_deref().unwrap_or("");
         let mut found = Vec::new();
-        for slice in slices_of(self.snapshot, namespace, name) {
+        for slice in self.slices.of(namespace, name) {
             let Some(number) = slice
                 .ports
                 .iter()
@@ -480,21 +482,37 @@ pub fn pod_condition(pod: &Pod, type_: &str) -> Option<bool> {
         .map(|c| c.status == "True")
 }
 
-/// The EndpointSlices of one Service.
-pub fn slices_of<'a>(
-    snapshot: &'a Snapshot,
-    namespace: &'a str,
-    name: &'a str,
-) -> impl Iterator<Item = &'a EndpointSlice> + 'a {
-    snapshot.slices.values().filter(move |s| {
-        s.metadata.namespace.as_deref() == Some(namespace)
-            && s.metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(SERVICE_NAME_LABEL))
-                .map(String::as_str)
-                == Some(name)
-    })
+/// The EndpointSlices by their Service (namespace, then name): indexed once per plan, as every
+/// rule looks its Service's slices up more than once.
+#[derive(Default)]
+struct Slices<'a>(HashMap<&'a str, HashMap<&'a str, Vec<&'a EndpointSlice>>>);
+
+impl<'a> Slices<'a> {
+    fn index(snapshot: &'a Snapshot) -> Slices<'a> {
+        let mut index = Slices::default();
+        for slice in snapshot.slices.values() {
+            let meta = &slice.metadata;
+            let service = meta.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL));
+            if let (Some(namespace), Some(service)) = (meta.namespace.as_deref(), service) {
+                index
+                    .0
+                    .entry(namespace)
+                    .or_default()
+                    .entry(service.as_str())
+                    .or_default()
+                    .push(slice);
+            }
+        }
+        index
+    }
+
+    /// The slices of one Service.
+    fn of(&self, namespace: &str, name: &str) -> &[&'a EndpointSlice] {
+        self.0
+            .get(namespace)
+            .and_then(|services| services.get(name))
+            .map_or(&[], Vec::as_slice)
+    }
 }
 
 fn service_port_of(service: &Service, port: i32) -> Option<&ServicePort> {
@@ -533,7 +551,11 @@ fn describe_port(port: ProbePort) -> &'static str {
 }
 
 /// Ready and total endpoints of each Service an LB rule reaches, over all nodes.
-fn endpoint_counts(snapshot: &Snapshot, results: &[ServiceResult]) -> Vec<EndpointCount> {
+fn endpoint_counts(
+    snapshot: &Snapshot,
+    slices: &Slices<'_>,
+    results: &[ServiceResult],
+) -> Vec<EndpointCount> {
     let mut services: Vec<&ObjectRef> = results
         .iter()
         .flat_map(|r| &r.rules)
@@ -550,7 +572,7 @@ fn endpoint_counts(snapshot: &Snapshot, results: &[ServiceResult]) -> Vec<Endpoi
                 total: 0,
                 selector: String::new(),
             };
-            for slice in slices_of(snapshot, &service.namespace, &service.name) {
+            for slice in slices.of(&service.namespace, &service.name) {
                 for endpoint in &slice.endpoints {
                     count.total += 1;
                     count.ready += u32::from(EndpointState::of(endpoint).ready);
