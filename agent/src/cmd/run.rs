@@ -106,7 +106,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         },
     };
     daemon::setup::validate(&options)?;
-    if observe_flags(&args)?.0.is_some() {
+    let observe = observe_flags(&args)?;
+    if observe.0.is_some() {
         // Before anything connects: the error names the capability and the manifest setting.
         match caps::require("observe", &caps::OBSERVE) {
             Err(probesim_agent::error::Error::MissingCapability {
@@ -126,7 +127,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    runtime.block_on(serve(args, options))?;
+    runtime.block_on(serve(args, options, observe))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -155,7 +156,11 @@ async fn kube_config(api_server: Option<&str>) -> anyhow::Result<kube::Config> {
     Ok(config)
 }
 
-async fn serve(args: RunArgs, options: DiscoverOptions) -> anyhow::Result<()> {
+async fn serve(
+    args: RunArgs,
+    options: DiscoverOptions,
+    observe: ObserveFlags,
+) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let config = kube_config(args.api_server.as_deref()).await?;
     // The node-proxy check sends one request per check: a client without kube's retries.
@@ -197,7 +202,7 @@ async fn serve(args: RunArgs, options: DiscoverOptions) -> anyhow::Result<()> {
         what_if = %identity.what_if.join(","),
         "probing this node's backends as the cloud's LB would"
     );
-    let observe = observe_config(&args, identity.cloud)?;
+    let observe = observe_config(observe, identity.cloud)?;
     // Set up in this thread's namespace (the node's), removed when the daemon ends.
     let source_config = args
         .sources
@@ -245,10 +250,13 @@ async fn serve(args: RunArgs, options: DiscoverOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--observe`'s interfaces (`None`: off) and `--observe-lb-network`'s networks.
+type ObserveFlags = (Option<observed::Interfaces>, Vec<observed::Network>);
+
 /// `--observe` and `--observe-lb-network`, checked before anything connects.
 fn observe_flags(
     args: &RunArgs,
-) -> anyhow::Result<(Option<observed::Interfaces>, Vec<observed::Network>)> {
+) -> anyhow::Result<ObserveFlags> {
     let interfaces = match &args.observe {
         Some(text) => observed::parse_interfaces("--observe", text)?,
         None => None,
@@ -263,10 +271,10 @@ fn observe_flags(
 
 /// The observer's settings for the settled cloud; `None` without `--observe`.
 fn observe_config(
-    args: &RunArgs,
+    flags: ObserveFlags,
     cloud: probesim_agent::model::Cloud,
 ) -> anyhow::Result<Option<probesim_agent::observe::ObserverConfig>> {
-    let (Some(interfaces), networks) = observe_flags(args)? else {
+    let (Some(interfaces), networks) = flags else {
         return Ok(None);
     };
     let interfaces = match interfaces {
