@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use probesim_collector::report::{Format, render};
+use probesim_collector::report::{Format, Report, render};
 use probesim_lab::cluster::{Cluster, preflight};
-use probesim_lab::scenario::probesim::Probesim;
+use probesim_lab::scenario::probesim::{Outcome, Probesim};
 use probesim_lab::scenario::{self, Scenario, embedded};
 use tokio_util::sync::CancellationToken;
 
@@ -184,59 +184,90 @@ async fn play_and_report(
     };
     let store = probesim.as_ref().map(|p| p.collector.store().clone());
     let report = scenario::run::play(scenario, cluster.clone(), store, stop.clone()).await;
-    let mut seen = None;
-    if let Some(probesim) = probesim {
-        eprintln!("stopping the agents...");
-        seen = Some(probesim.finish().await.map_err(anyhow::Error::msg)?);
-    }
     let mut passed = report.passed();
-    let mut out = std::io::stdout().lock();
-    match options.output {
-        Output::Text => {
-            scenario::run::print(&report, &mut out)?;
-            if let Some((_, outcome)) = &seen {
-                writeln!(
-                    out,
-                    "\nWhat probesim reports (the collector, fed by the agents):\n"
-                )?;
-                write!(out, "{}", render(&outcome.report, Format::Text))?;
-                writeln!(
-                    out,
-                    "\n{} probe results reported by the agents, {} stored by the collector",
-                    outcome.results_reported, outcome.results_stored
-                )?;
-            }
-        }
-        Output::Json => {
-            let mut json = serde_json::to_value(&report)?;
-            if let Some((_, outcome)) = &seen {
-                json["probesim"] = serde_json::json!({
-                    "report": serde_json::to_value(&outcome.report)?,
-                    "results_reported": outcome.results_reported,
-                    "results_stored": outcome.results_stored,
-                });
-            }
-            writeln!(out, "{}", serde_json::to_string_pretty(&json)?)?;
-        }
+    let Some(probesim) = probesim else {
+        print_run(&report, None, options.output)?;
+        keep_running(options, stop).await;
+        return Ok(passed);
+    };
+    if options.keep_running && !stop.is_cancelled() {
+        // The agents keep probing and the collector keeps serving: the web UI shows live data
+        // until Ctrl-C; the agents' results are compared with the collector's at the end.
+        let (_, now) = probesim.collector.report().await.map_err(anyhow::Error::msg)?;
+        print_run(&report, Some((&now, None)), options.output)?;
+        keep_running(options, stop).await;
+        eprintln!("stopping the agents...");
+        let (collector, outcome) = probesim.finish().await.map_err(anyhow::Error::msg)?;
+        passed &= all_stored(&outcome);
+        collector.stop().await.map_err(anyhow::Error::msg)?;
+        return Ok(passed);
     }
-    drop(out);
-    if let Some((_, outcome)) = &seen
-        && outcome.results_reported != outcome.results_stored
-    {
-        eprintln!(
-            "probesim-lab: the collector stored {} of {} probe results",
-            outcome.results_stored, outcome.results_reported
-        );
-        passed = false;
-    }
+    eprintln!("stopping the agents...");
+    let (collector, outcome) = probesim.finish().await.map_err(anyhow::Error::msg)?;
+    let counts = (outcome.results_reported, outcome.results_stored);
+    print_run(&report, Some((&outcome.report, Some(counts))), options.output)?;
+    passed &= all_stored(&outcome);
+    collector.stop().await.map_err(anyhow::Error::msg)?;
+    Ok(passed)
+}
+
+async fn keep_running(options: &RunOptions, stop: &CancellationToken) {
     if options.keep_running && !stop.is_cancelled() {
         eprintln!("cluster kept running; Ctrl-C removes it");
         stop.cancelled().await;
     }
-    if let Some((collector, _)) = seen {
-        collector.stop().await.map_err(anyhow::Error::msg)?;
+}
+
+/// Whether the collector stored every probe result the agents reported (said when not).
+fn all_stored(outcome: &Outcome) -> bool {
+    let all = outcome.results_reported == outcome.results_stored;
+    if !all {
+        eprintln!(
+            "probesim-lab: the collector stored {} of {} probe results",
+            outcome.results_stored, outcome.results_reported
+        );
     }
-    Ok(passed)
+    all
+}
+
+/// Prints the scenario's run and, with probesim, the collector's report with the agents'
+/// reported and the collector's stored result counts when the agents have stopped.
+fn print_run(
+    report: &scenario::run::Report,
+    probesim: Option<(&Report, Option<(u64, u64)>)>,
+    output: Output,
+) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match output {
+        Output::Text => {
+            scenario::run::print(report, &mut out)?;
+            if let Some((seen, counts)) = probesim {
+                writeln!(
+                    out,
+                    "\nWhat probesim reports (the collector, fed by the agents):\n"
+                )?;
+                write!(out, "{}", render(seen, Format::Text))?;
+                if let Some((reported, stored)) = counts {
+                    writeln!(
+                        out,
+                        "\n{reported} probe results reported by the agents, {stored} stored by the collector"
+                    )?;
+                }
+            }
+        }
+        Output::Json => {
+            let mut json = serde_json::to_value(report)?;
+            if let Some((seen, counts)) = probesim {
+                json["probesim"] = serde_json::json!({ "report": serde_json::to_value(seen)? });
+                if let Some((reported, stored)) = counts {
+                    json["probesim"]["results_reported"] = reported.into();
+                    json["probesim"]["results_stored"] = stored.into();
+                }
+            }
+            writeln!(out, "{}", serde_json::to_string_pretty(&json)?)?;
+        }
+    }
+    Ok(())
 }
 
 /// A scenario file's path, or a built-in scenario's name or prefix (`s1`).
