@@ -2,15 +2,17 @@
 //! their packet path as the cloud's does:
 //!
 //! - Azure: S1's cluster on 1.24, the LB probing one node from 168.63.129.16;
-//! - AWS: S6's cluster (a Classic LB in front of a Service with externalTrafficPolicy Local),
-//!   the LB health-checking every node from its subnet with `User-Agent: ELB-HealthChecker/1.0`,
-//!   the agents observing that subnet (`--observe-lb-network`).
+//! - AWS, the agents observing the LB's subnet (`--observe-lb-network`): S6's Classic LB
+//!   health-checking every node with `User-Agent: ELB-HealthChecker/1.0` ([`clb`]); S4's ALB in
+//!   ip mode health-checking a pod with `User-Agent: ELB-HealthChecker/2.0` ([`alb`]).
 //!
 //! The agents report those probes as an observed twin of the emulated LB backend, declared
 //! before its results, with the outcomes the LB got and the LB view that follows from them.
 
-#[path = "agent_observe/aws.rs"]
-mod aws;
+#[path = "agent_observe/alb.rs"]
+mod alb;
+#[path = "agent_observe/clb.rs"]
+mod clb;
 #[path = "agent/cluster.rs"]
 mod cluster;
 #[path = "agent/lab.rs"]
@@ -18,12 +20,13 @@ mod lab;
 #[path = "agent/seen.rs"]
 mod seen;
 
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use cluster::cluster_of;
 use lab::in_lab;
-use probesim_agent::daemon::observed::OBSERVED_ID_OFFSET;
+use probesim_agent::daemon::observed::{Network, OBSERVED_ID_OFFSET};
 use probesim_agent::event::{Backend, Event, Hop, SourceMode};
 use probesim_agent::lb::health::LbState;
 use probesim_agent::lb::outcome::Outcome;
@@ -42,6 +45,9 @@ const PROBES: usize = 3;
 /// Between the lab LB's probes (the clouds probe every 5 s or more; the observer needs no more
 /// than one).
 const PROBE_GAP: Duration = Duration::from_millis(300);
+/// The lab's AWS LB subnet, holding the address its LB probes from (`AWS_PROBE_SOURCE`), as
+/// `--observe-lb-network` names it.
+const AWS_LB_NETWORK: Network = (Ipv4Addr::new(10, 224, 255, 0), 24);
 /// How long observed results may take to reach the twin's LB view.
 const OBSERVED_WITHIN: Duration = Duration::from_secs(10);
 

@@ -4,7 +4,6 @@
 //! the subnet, as `--observe-lb-network` has them do, and tell the health checks from a
 //! client's traffic by the user agent.
 
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,14 +22,12 @@ use probesim_lab::net::topology::NODE_SUBNET;
 use probesim_lab::scenario::file::ProbeSource;
 
 use super::{
-    OBSERVED_WITHIN, PROBES, Pair, SETTLE, assert_twin_reported, cluster_of, eventually, in_lab,
-    lb_backend, probe_as_the_lb,
+    AWS_LB_NETWORK, OBSERVED_WITHIN, PROBES, Pair, SETTLE, assert_twin_reported, cluster_of,
+    eventually, in_lab, lb_backend, probe_as_the_lb,
 };
 
 /// S6's namespace, with the Service's one pod.
 const NAMESPACE: &str = "shop";
-/// The lab's AWS LB subnet, holding [`AWS_PROBE_SOURCE`], as `--observe-lb-network` names it.
-const AWS_LB_NETWORK: Network = (Ipv4Addr::new(10, 224, 255, 0), 24);
 /// A client's request through the LB: traffic from the LB's subnet that is no health check.
 const CLIENT_USER_AGENT: &str = "curl/8.5.0";
 /// How long S6's emulated Classic LB (a check every 5 s, thresholds of 2) may take to decide.
