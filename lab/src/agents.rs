@@ -46,6 +46,9 @@ pub struct AgentOptions {
     /// lab LB's probes (`Cluster::probe_from` with `ProbeSource::Lb`) are reported as
     /// observed backends.
     pub observe: bool,
+    /// The networks the LB's probes come from, as `--observe-lb-network` gives them; empty: the
+    /// lab LB's (168.63.129.16 alone for Azure; for AWS the /24 subnet of [`AWS_PROBE_SOURCE`]).
+    pub observe_lb_networks: Vec<observed::Network>,
 }
 
 impl Default for AgentOptions {
@@ -58,6 +61,7 @@ impl Default for AgentOptions {
             collector: None,
             source: SourcePolicy::default(),
             observe: false,
+            observe_lb_networks: Vec::new(),
         }
     }
 }
@@ -276,7 +280,7 @@ async fn run_agent(
         }
     };
     let observe = if options.observe {
-        match observer_config(discovered.identity.cloud) {
+        match observer_config(discovered.identity.cloud, &options.observe_lb_networks) {
             Ok(config) => Some(config),
             Err(e) => {
                 tracing::error!(node = %node, error = %e, "agent: no observer");
@@ -337,16 +341,26 @@ fn sources(policy: &SourcePolicy, cloud: Cloud) -> Result<(SourceSet, Sources), 
 /// and the LB sources through it, with no default route for `observe::uplinks` to find).
 pub const NODE_UPLINK: &str = "eth0";
 
-/// The observer of a lab node: its uplink, and the lab LB's source addresses for the cloud
-/// (168.63.129.16 for Azure; for AWS the /24 subnet of the address the lab's LB probes from).
-fn observer_config(cloud: Cloud) -> Result<ObserverConfig, String> {
+/// The prefix length of the lab's AWS LB subnet, around [`AWS_PROBE_SOURCE`].
+const AWS_LB_SUBNET_PREFIX: u8 = 24;
+
+/// The observer of a lab node: its uplink, and the LB's source networks: `networks` if given,
+/// else the lab LB's for the cloud (168.63.129.16 for Azure; for AWS the /24 subnet of the
+/// address the lab's LB probes from).
+fn observer_config(cloud: Cloud, networks: &[observed::Network]) -> Result<ObserverConfig, String> {
     let interfaces = vec![NODE_UPLINK.to_owned()];
     let networks = match cloud {
+        _ if !networks.is_empty() => networks.to_vec(),
         Cloud::Azure => Vec::new(),
-        Cloud::Aws => vec![(AWS_PROBE_SOURCE, 24)],
+        Cloud::Aws => vec![(AWS_PROBE_SOURCE, AWS_LB_SUBNET_PREFIX)],
     };
-    observed::config(cloud, interfaces, &networks, "AgentOptions::observe")
-        .map_err(|e| e.to_string())
+    observed::config(
+        cloud,
+        interfaces,
+        &networks,
+        "AgentOptions::observe_lb_networks",
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// A stream client to the lab's collector, unspooled (a lab run is short).

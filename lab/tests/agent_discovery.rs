@@ -1,13 +1,17 @@
 //! The agent's discovery against the lab: the real kube client watching the lab's API server
 //! from inside each node's namespace, deriving targets, probing them and reporting lifecycle.
 
+#[path = "agent/cluster.rs"]
+mod cluster;
+#[path = "agent/lab.rs"]
+mod lab;
 #[path = "agent/seen.rs"]
 mod seen;
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
+use cluster::cluster_of;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use probesim_agent::event::{Hop, LifecycleKind};
 use probesim_agent::lb::health::LbState;
@@ -15,12 +19,8 @@ use probesim_agent::lb::verdict::Reason;
 use probesim_lab::agents::{AgentOptions, Agents};
 use probesim_lab::api::{Resource, Store};
 use probesim_lab::cluster::Cluster;
-use probesim_lab::net::can_run_network_test;
-use probesim_lab::scenario::{Scenario, embedded};
 use seen::{Seen, eventually, lb_backends};
 use serde_json::json;
-
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 const SERVICE: (&str, &str) = ("ingress-basic", "ingress-nginx-controller");
 const REQUEST_PATH: &str =
@@ -28,60 +28,9 @@ const REQUEST_PATH: &str =
 /// Long enough for a cluster to come up, pods to get ready and every virtual prober to probe.
 const SETTLE: Duration = Duration::from_secs(40);
 
-/// S1's cluster on 1.23 (before the upgrade), without its timed actions.
-fn s1_on_1_23() -> Scenario {
-    let (name, text) = embedded::SCENARIOS
-        .iter()
-        .find(|(n, _)| n.starts_with("s1"))
-        .expect("s1");
-    let mut scenario = Scenario::parse(text, name).expect("valid scenario");
-    scenario.kubernetes_version = "1.23".into();
-    scenario.actions.clear();
-    scenario.expect.clear();
-    scenario
-}
-
+/// S1's cluster on 1.23 (before the upgrade) with its two pods serving.
 fn in_lab(test: &str, body: impl AsyncFnOnce(Cluster) -> Cluster) {
-    let _turn = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if !can_run_network_test(test) {
-        return;
-    }
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    runtime.block_on(async {
-        let cluster = Cluster::up(&s1_on_1_23()).await.expect("cluster up");
-        // The agents start on a cluster whose pods serve, as a DaemonSet usually does: the
-        // checks below are about the LB's view of serving pods, not about start-up.
-        pods_ready(cluster.store()).await;
-        let cluster = body(cluster).await;
-        cluster.down().await;
-    });
-}
-
-/// Waits until S1's two pods are Ready.
-async fn pods_ready(store: &Store) {
-    let deadline = tokio::time::Instant::now() + SETTLE;
-    loop {
-        let ready = store
-            .list_typed::<Pod>(Some(SERVICE.0))
-            .iter()
-            .filter(|p| {
-                p.status
-                    .as_ref()
-                    .and_then(|s| s.conditions.as_ref())
-                    .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-            })
-            .count();
-        if ready >= 2 {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "S1's pods not ready within {SETTLE:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    lab::in_lab(test, &cluster_of("s1", "1.23"), (SERVICE.0, 2), body);
 }
 
 fn annotate(store: &Store, key: &str, value: &str) {

@@ -7,6 +7,8 @@
 
 #[path = "ui_browser/checks.rs"]
 mod checks;
+#[path = "agent/cluster.rs"]
+mod cluster;
 #[path = "ui_browser/many.rs"]
 mod many;
 #[path = "ui_browser/synthetic.rs"]
@@ -18,14 +20,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use checks::{check_s1, check_s4, screenshot, shown};
-use k8s_openapi::api::core::v1::Pod;
+use cluster::{cluster_of, pods_ready, scenario};
 use probesim_lab::agents::{AgentOptions, Agents};
 use probesim_lab::cluster::Cluster;
 use probesim_lab::collector::LabCollector;
 use probesim_lab::net::can_run_network_test;
 use probesim_lab::scenario::probesim::Probesim;
 use probesim_lab::scenario::run::play;
-use probesim_lab::scenario::{Scenario, embedded};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use webdriver::Browser;
@@ -35,43 +36,10 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 /// How long the pods of a scenario may take to get Ready.
 const PODS_READY_WITHIN: Duration = Duration::from_secs(40);
 
-fn scenario(prefix: &str) -> Scenario {
-    let (name, text) = embedded::SCENARIOS
-        .iter()
-        .find(|(n, _)| n.starts_with(prefix))
-        .expect("a built-in scenario");
-    Scenario::parse(text, name).expect("valid scenario")
-}
-
 /// Whether the test can run: a lab network and a browser; says why not (fails under CI=true).
 fn can_run(test: &str) -> bool {
     can_run_network_test(test)
         && probesim_agent::netns::test_may_run(test, webdriver::check_browser())
-}
-
-async fn pods_ready(cluster: &Cluster, namespace: &str, count: usize) {
-    let deadline = tokio::time::Instant::now() + PODS_READY_WITHIN;
-    loop {
-        let ready = cluster
-            .store()
-            .list_typed::<Pod>(Some(namespace))
-            .iter()
-            .filter(|p| {
-                p.status
-                    .as_ref()
-                    .and_then(|s| s.conditions.as_ref())
-                    .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-            })
-            .count();
-        if ready >= count {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{namespace}: {count} pods not ready within {PODS_READY_WITHIN:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 #[test]
@@ -82,14 +50,11 @@ fn ui_shows_s1_services_backend_states_the_1_24_what_if_failure_and_a_node_cordo
     if !can_run("ui s1") {
         return;
     }
-    let mut s1 = scenario("s1");
-    s1.kubernetes_version = "1.23".into();
-    s1.actions.clear();
-    s1.expect.clear();
+    let s1 = cluster_of("s1", "1.23");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let cluster = Cluster::up(&s1).await.expect("cluster up");
-        pods_ready(&cluster, "ingress-basic", 2).await;
+        pods_ready(cluster.store(), "ingress-basic", 2, PODS_READY_WITHIN).await;
         let collector = LabCollector::start(&cluster, None)
             .await
             .expect("collector");

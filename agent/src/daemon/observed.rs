@@ -115,6 +115,11 @@ pub fn parse_network(flag: &'static str, text: &str) -> Result<Network> {
 /// The observer's settings for `cloud`: Azure's probes come from 168.63.129.16 (plus any
 /// `networks`); an AWS LB's from its subnets, which must be given (`networks`), and among
 /// their connections the probes are told by the ELB user agent or by carrying no data.
+///
+/// When `networks` hold the nodes too (an LB in the nodes' subnets), the probes are still
+/// followed to their outcome, but other nodes' connections to this node's targets look like
+/// the LB's: a TCP connection without data (another agent's hop probe through a ClusterIP to a
+/// pod here) counts as a TCP health check of that address.
 pub fn config(
     cloud: Cloud,
     interfaces: Vec<String>,

@@ -107,10 +107,16 @@ impl Tracker {
     pub fn packet(&mut self, seg: &Segment<'_>, at: Instant, wall: SystemTime) -> Step {
         let src = SocketAddrV4::new(seg.src, seg.sport);
         let dst = SocketAddrV4::new(seg.dst, seg.dport);
-        if self.sources.contains(seg.src) {
+        // A followed connection says which side is the LB: the node's own address may be inside
+        // the LB's networks too (an NLB in the nodes' subnets), so the source network alone
+        // cannot tell the node's answers from the LB's packets.
+        if self.conns.contains_key(&(src, dst)) {
             self.on_lb_segment((src, dst), seg, at, wall)
-        } else if self.sources.contains(seg.dst) {
+        } else if self.conns.contains_key(&(dst, src)) {
             self.on_node_segment((dst, src), seg, at)
+        } else if self.sources.contains(seg.src) {
+            // Starts following on the LB's SYN.
+            self.on_lb_segment((src, dst), seg, at, wall)
         } else {
             Step::None
         }

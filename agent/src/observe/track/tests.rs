@@ -267,3 +267,60 @@ fn status_lines_and_user_agents_are_read_strictly() {
         Some(Some("ELB-HealthChecker/1.0".into()))
     );
 }
+
+#[test]
+fn the_nodes_answers_are_told_from_the_lbs_packets_when_the_lb_network_holds_the_node_too() {
+    // An NLB in the nodes' own subnets: the node's address is inside the LB's network, and the
+    // node's answers must still end the LB's connections.
+    let shared_subnet = Sources {
+        nets: vec![(Ipv4Addr::new(10, 224, 0, 0), 16)],
+        probe_only: Vec::new(),
+    };
+    assert!(shared_subnet.contains(NODE) && shared_subnet.contains(ALB));
+    let ms = Duration::from_millis;
+    let table: [Case; 3] = [
+        (
+            "http 200",
+            vec![
+                (true, SYN, b"", 0),
+                (false, SYN_ACK, b"", 1),
+                (true, ACK, HTTP_GET, 2),
+                (false, ACK, b"HTTP/1.1 200 OK\r\n\r\n", 6),
+            ],
+            Outcome::HttpStatus(200),
+            Some(ms(1)),
+            Some(ms(6)),
+        ),
+        (
+            "refused",
+            vec![(true, SYN, b"", 0), (false, RST, b"", 1)],
+            Outcome::Refused,
+            None,
+            None,
+        ),
+        (
+            "tcp connected",
+            vec![
+                (true, SYN, b"", 0),
+                (false, SYN_ACK, b"", 2),
+                (true, FIN, b"", 3),
+            ],
+            Outcome::Connected,
+            Some(ms(2)),
+            None,
+        ),
+    ];
+    for (name, packets, wanted, connect, first_byte) in table {
+        let mut t = Tracker::new(shared_subnet.clone(), 8, Duration::from_secs(5));
+        let steps = play(&mut t, ALB, &packets);
+        let Some((got, timings)) = outcome(&steps) else {
+            panic!("{name}: {steps:?}");
+        };
+        assert_eq!(
+            (got, timings.connect, timings.first_byte),
+            (wanted, connect, first_byte),
+            "{name}"
+        );
+        assert!(t.is_empty(), "{name}: connection left behind");
+    }
+}
