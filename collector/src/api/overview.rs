@@ -1,10 +1,17 @@
 //! `GET /api/v1/overview`: the current LB view of every backend, grouped the way an operator
-//! reads it (web UI's overview): per LB rule (LB, object, Service, port, hop), one column per
-//! Kubernetes version (the cluster's and the what-if ones) with counts per state, a verdict and
-//! compact members. Built from the in-memory view only: cheap with thousands of backends.
+//! reads it (web UI's overview): per LB rule (LB, object, Service, port, hop) and probe source,
+//! one column per Kubernetes version (the cluster's and the what-if ones) with counts per state,
+//! a verdict and compact members. Built from the in-memory view only: cheap with thousands of
+//! backends.
+//!
+//! The source is part of the group: the same rule probed from the node's address and from the
+//! LB's (or seen as the real LB's probes, `observed`) is two readings of one rule, and merging
+//! them would call a rule `partial` whose LB-source probes all fail while the node's all pass
+//! (a NetworkPolicy that drops only the LB's address, spec/scenarios.md S2).
 
 use std::collections::BTreeMap;
 
+use probesim_agent::event::SourceMode;
 use serde::Serialize;
 
 use crate::store::BackendNow;
@@ -41,7 +48,7 @@ pub struct VersionColumn {
     pub members: Vec<Member>,
 }
 
-/// One LB rule.
+/// One LB rule, as probed from one source.
 #[derive(Debug, Serialize)]
 pub struct Group {
     pub lb: String,
@@ -50,6 +57,9 @@ pub struct Group {
     pub port: i32,
     pub hop: String,
     pub target_kind: String,
+    /// Where the probes come from: `node`, `lb-source`, `syn`, or `observed` (the real LB's
+    /// probes, what it really got). Groups of one rule follow each other, in that order.
+    pub source: &'static str,
     pub versions: Vec<VersionColumn>,
 }
 
@@ -61,7 +71,7 @@ pub struct Overview {
     pub removed: usize,
 }
 
-type GroupKey = (String, String, String, i32, String, String);
+type GroupKey = (String, String, String, i32, String, String, SourceMode);
 
 pub fn overview(backends: &[BackendNow]) -> Overview {
     let mut groups: BTreeMap<GroupKey, BTreeMap<(bool, String), VersionColumn>> = BTreeMap::new();
@@ -81,6 +91,7 @@ pub fn overview(backends: &[BackendNow]) -> Overview {
                 k.port,
                 k.hop.as_str().to_owned(),
                 k.target_kind.as_str().to_owned(),
+                k.source,
             ))
             .or_default();
         let column = group
@@ -127,13 +138,14 @@ pub fn overview(backends: &[BackendNow]) -> Overview {
     let groups = groups
         .into_iter()
         .map(
-            |((service, object, lb, port, hop, target_kind), columns)| Group {
+            |((service, object, lb, port, hop, target_kind, source), columns)| Group {
                 lb,
                 object,
                 service,
                 port,
                 hop,
                 target_kind,
+                source: source.as_str(),
                 versions: columns
                     .into_values()
                     .map(|mut c| {

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use probesim_agent::event::SpecVersion;
+use probesim_agent::event::{SourceMode, SpecVersion};
 use probesim_agent::lb::health::LbState;
 
 use super::*;
@@ -71,6 +71,52 @@ fn ui_overview_puts_what_if_versions_beside_the_current_one_with_their_verdicts(
         vec![("1.23", false, "ok", 2), ("1.24", true, "fails", 2)]
     );
     assert_eq!(g.versions[1].counts.get("unhealthy"), Some(&2));
+}
+
+fn from_source(mut b: BackendNow, source: SourceMode) -> BackendNow {
+    let mut key = (*b.backend.key).clone();
+    key.source = source;
+    b.backend.key = Arc::new(key);
+    b
+}
+
+#[test]
+fn ui_overview_keeps_each_probe_source_of_a_rule_apart_instead_of_calling_the_rule_partial() {
+    use SourceMode::{LbSource, Node, Observed};
+    let backends = vec![
+        from_source(backend(1, 5, "1.23", false, &[(LbState::Healthy, 8)]), Node),
+        from_source(backend(2, 6, "1.23", false, &[(LbState::Healthy, 8)]), Node),
+        from_source(
+            backend(3, 5, "1.23", false, &[(LbState::Unhealthy, 8)]),
+            LbSource,
+        ),
+        from_source(
+            backend(4, 6, "1.23", false, &[(LbState::Unhealthy, 8)]),
+            LbSource,
+        ),
+        from_source(
+            backend(5, 5, "1.23", false, &[(LbState::Unhealthy, 2)]),
+            Observed,
+        ),
+    ];
+    let o = overview(&backends);
+    let groups: Vec<(&str, &str, usize)> = o
+        .groups
+        .iter()
+        .map(|g| {
+            let c = &g.versions[0];
+            (g.source, c.verdict, c.members.len())
+        })
+        .collect();
+    assert_eq!(
+        groups,
+        vec![
+            ("node", "ok", 2),
+            ("lb-source", "fails", 2),
+            ("observed", "fails", 1)
+        ]
+    );
+    assert!(o.groups.iter().all(|g| g.port == 80 && g.hop == "lb"));
 }
 
 #[test]
