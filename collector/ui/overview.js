@@ -162,9 +162,11 @@ function verdictText(v, current) {
 
 function column(v, current, service) {
   const counts = Object.entries(v.counts).sort((a, b) => b[1] - a[1]);
-  return h(`div.version.verdict-${v.verdict}`, { dataset: { version: v.version, whatIf: v.what_if, verdict: v.verdict } },
+  return h(`div.version.verdict-${v.verdict}`, { dataset: { version: v.version, whatIf: v.what_if, verdict: v.verdict, sharedWith: v.shared_with ?? "" } },
     h("div.version-head", {},
-      h("b", {}, v.version), h("span.muted", {}, v.what_if ? " what-if" : " current")),
+      h("b", {}, v.version), h("span.muted", {}, v.what_if ? " what-if" : " current"),
+      v.shared_with ? h("span.tag.shared", { title: `${v.version} derives the same probe as ${v.shared_with}: probed once, these are ${v.shared_with}'s backends` },
+        ` same probe as ${v.shared_with}`) : null),
     h("div.verdict", { role: "status" }, verdictIcon(v.verdict), " ", verdictText(v, current)),
     h("div.probe.muted", { title: "the probe this version derives" }, v.probe),
     h("div.counts", {}, counts.map(([state, n]) =>

@@ -19,7 +19,7 @@ use crate::store::codec::ms;
 use crate::timeline::BackendRowId;
 
 /// One backend, as the overview lists it.
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Member {
     pub id: BackendRowId,
     pub node: String,
@@ -40,6 +40,10 @@ pub struct Member {
 pub struct VersionColumn {
     pub version: String,
     pub what_if: bool,
+    /// The version whose backends these are, when this what-if version derives the same probe
+    /// (the agent probes it once and declares it `also_for` this one): same members, same
+    /// verdict, its own column all the same, so every version asked for has one.
+    pub shared_with: Option<String>,
     /// The probe in words (`http 80/healthz every 5s`).
     pub probe: String,
     /// `ok` (all in rotation), `fails` (none), `partial`, `unknown` (no state yet).
@@ -94,16 +98,6 @@ pub fn overview(backends: &[BackendNow]) -> Overview {
                 k.source,
             ))
             .or_default();
-        let column = group
-            .entry((k.version.what_if, k.version.version.clone()))
-            .or_insert_with(|| VersionColumn {
-                version: k.version.version.clone(),
-                what_if: k.version.what_if,
-                probe: probe_words(&row.spec),
-                verdict: "unknown",
-                counts: BTreeMap::new(),
-                members: Vec::new(),
-            });
         let now = &b.now;
         let (state, rotation) = match now.unanimous() {
             Some(s) if now.probers == row.probers => {
@@ -121,8 +115,7 @@ pub fn overview(backends: &[BackendNow]) -> Overview {
                 ("mixed", rotation)
             }
         };
-        *column.counts.entry(state).or_default() += 1;
-        column.members.push(Member {
+        let member = Member {
             id: row.id,
             node: k.node.clone(),
             target: k.target.to_string(),
@@ -133,7 +126,31 @@ pub fn overview(backends: &[BackendNow]) -> Overview {
             states: now.states.iter().map(|(s, n)| (s.as_str(), *n)).collect(),
             reasons: now.reasons.clone(),
             since_ms: now.since.iter().map(|(_, since, _)| ms(*since)).min(),
-        });
+        };
+        let own = (k.version.what_if, k.version.version.clone(), None);
+        let shared = row
+            .also_for
+            .iter()
+            .map(|v| (true, v.clone(), Some(k.version.version.clone())));
+        for (what_if, version, shared_with) in std::iter::once(own).chain(shared) {
+            let column = group
+                .entry((what_if, version.clone()))
+                .or_insert_with(|| VersionColumn {
+                    version,
+                    what_if,
+                    shared_with: shared_with.clone(),
+                    probe: probe_words(&row.spec),
+                    verdict: "unknown",
+                    counts: BTreeMap::new(),
+                    members: Vec::new(),
+                });
+            // Backends of its own beside shared ones (declared at other times): not shared.
+            if column.shared_with != shared_with {
+                column.shared_with = None;
+            }
+            *column.counts.entry(state).or_default() += 1;
+            column.members.push(member.clone());
+        }
     }
     let groups = groups
         .into_iter()

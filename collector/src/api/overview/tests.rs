@@ -166,3 +166,49 @@ fn ui_overview_verdicts_cover_every_mix_of_rotations() {
         assert_eq!(verdict(&members), expected, "{rotations:?}");
     }
 }
+
+fn also_for(mut b: BackendNow, versions: &[&str]) -> BackendNow {
+    b.backend.also_for = versions.iter().map(|v| (*v).to_owned()).collect();
+    b
+}
+
+#[test]
+fn ui_overview_gives_a_what_if_version_sharing_the_current_probe_its_own_column_marked_shared() {
+    let backends = vec![
+        also_for(
+            backend(1, 5, "1.23", false, &[(LbState::Healthy, 8)]),
+            &["1.24"],
+        ),
+        also_for(
+            backend(2, 6, "1.23", false, &[(LbState::Unhealthy, 8)]),
+            &["1.24"],
+        ),
+        backend(3, 5, "1.25", true, &[(LbState::Unhealthy, 8)]),
+        backend(4, 6, "1.25", true, &[(LbState::Unhealthy, 8)]),
+    ];
+    let o = overview(&backends);
+    assert_eq!((o.backends, o.groups.len()), (4, 1));
+    type Column<'a> = (&'a str, bool, Option<&'a str>, &'a str, Vec<i64>);
+    let columns: Vec<Column<'_>> = o.groups[0]
+        .versions
+        .iter()
+        .map(|c| {
+            (
+                c.version.as_str(),
+                c.what_if,
+                c.shared_with.as_deref(),
+                c.verdict,
+                c.members.iter().map(|m| m.id).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        columns,
+        vec![
+            ("1.23", false, None, "partial", vec![1, 2]),
+            ("1.24", true, Some("1.23"), "partial", vec![1, 2]),
+            ("1.25", true, None, "fails", vec![3, 4]),
+        ]
+    );
+    assert_eq!(o.groups[0].versions[1].counts.get("unhealthy"), Some(&1));
+}
