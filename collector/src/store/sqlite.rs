@@ -177,12 +177,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The agent's number of a stored backend (as the agent that declared it last knows it).
+/// The agent's number of a stored backend (as the agent that declared it last knows it): one
+/// lookup in the registry's index, so a history of many backends stays linear under the lock.
 fn agent_number(registry: &Registry, backend: &BackendRow) -> BackendId {
     registry
-        .bindings_of(&backend.agent)
-        .and_then(|ids| ids.iter().find(|(_, row)| **row == backend.id))
-        .map_or(u64::try_from(backend.id).unwrap_or(0), |(id, _)| *id)
+        .number_of(&backend.agent, backend.id)
+        .unwrap_or_else(|| u64::try_from(backend.id).unwrap_or(0))
 }
 
 impl Store for SqliteStore {
@@ -241,6 +241,14 @@ impl Store for SqliteStore {
             .collect();
         out.sort_by_key(|b| b.backend.id);
         out
+    }
+
+    fn backend_now(&self, backend: BackendRowId) -> Option<BackendNow> {
+        let state = self.state();
+        state.durable.backends.get(&backend).map(|b| BackendNow {
+            backend: b.clone(),
+            now: state.now.summary(b.id),
+        })
     }
 
     fn backend_id(&self, key: &BackendKey) -> Option<BackendRowId> {
