@@ -1,14 +1,23 @@
 //! One task per agent stream: hello, then batches → dedupe → sink → ack.
+//!
+//! An agent's batches pipeline: each is handed to the sink as it arrives (in sequence order,
+//! under the agent's lock) and acknowledged, in order, once the sink has stored it, so several
+//! batches of one agent can ride one flush instead of one flush each. An acknowledgement still
+//! means stored: a copy of a batch whose first copy is still in flight (a reconnect on another
+//! stream) waits for the first copy's fate.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
 use probesim_agent::stream::wire::{counts, events_from_wire, time};
 use probesim_proto::v1::{self, agent_message, collector_message};
 use prost::Message as _;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::RESPONSE_QUEUE;
@@ -26,10 +35,10 @@ pub struct IngestService<S> {
 struct Shared<S> {
     sink: Arc<S>,
     metrics: Arc<IngestMetrics>,
-    /// Per agent: the highest sequence taken, behind a lock held while a batch is stored, so
-    /// that two streams of one agent (a reconnect before the old stream noticed) never store a
-    /// batch twice. Entries stay for the life of the process: one per agent ever seen.
-    agents: Mutex<HashMap<AgentId, Arc<tokio::sync::Mutex<u64>>>>,
+    /// Per agent: its sequences taken, stored and in flight, so that two streams of one agent
+    /// (a reconnect before the old stream noticed) never store a batch twice. Entries stay for
+    /// the life of the process: one per agent ever seen.
+    agents: Mutex<HashMap<AgentId, Arc<Mutex<Sequences>>>>,
     /// Set when the server shuts down: every stream ends with `UNAVAILABLE`, so that the
     /// server's graceful shutdown, which waits for open streams, does not wait for agents.
     closing: tokio::sync::watch::Sender<bool>,
@@ -66,6 +75,35 @@ impl<S: Sink> IngestService<S> {
 }
 
 type Outbound = mpsc::Sender<Result<v1::CollectorMessage, Status>>;
+
+/// The fate of a batch in flight: `None` until stored (`Some(true)`) or refused (`Some(false)`).
+type Fate = watch::Receiver<Option<bool>>;
+
+/// One agent's sequences.
+#[derive(Debug, Default)]
+struct Sequences {
+    /// The highest sequence handed to the sink.
+    taken: u64,
+    /// The highest sequence stored: what a new stream's welcome says.
+    stored: u64,
+    /// Batches handed to the sink and not stored yet.
+    in_flight: HashMap<u64, Fate>,
+}
+
+/// A reply of a stream, sent in the order its messages came.
+enum Reply<'a> {
+    /// Sent as is (a heartbeat's answer, the ack of a batch stored before).
+    Now(collector_message::Message),
+    /// Acknowledged once the sink stored it.
+    Stored {
+        sequence: u64,
+        results: u64,
+        stored: Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + 'a>>,
+        fate: watch::Sender<Option<bool>>,
+    },
+    /// A copy of a batch in flight on another stream: acknowledged once that one is stored.
+    Copy { sequence: u64, fate: Fate },
+}
 
 #[tonic::async_trait]
 impl<S: Sink> v1::ingest_server::Ingest for IngestService<S> {
@@ -154,7 +192,7 @@ impl<S: Sink> Shared<S> {
         result
     }
 
-    fn agent_lock(&self, id: &AgentId) -> Arc<tokio::sync::Mutex<u64>> {
+    fn sequences(&self, id: &AgentId) -> Arc<Mutex<Sequences>> {
         let mut agents = self.agents.lock().unwrap_or_else(PoisonError::into_inner);
         agents.entry(id.clone()).or_default().clone()
     }
@@ -165,11 +203,13 @@ impl<S: Sink> Shared<S> {
         inbound: &mut Streaming<v1::AgentMessage>,
         tx: &Outbound,
     ) -> Result<(), Status> {
-        let lock = self.agent_lock(&info.id);
+        let sequences = self.sequences(&info.id);
         let last = {
-            let mut high = lock.lock().await;
-            *high = (*high).max(self.sink.last_sequence(&info.id).unwrap_or(0));
-            *high
+            let mut seq = lock(&sequences);
+            let durable = self.sink.last_sequence(&info.id).unwrap_or(0);
+            seq.stored = seq.stored.max(durable);
+            seq.taken = seq.taken.max(seq.stored);
+            seq.stored
         };
         let welcome = collector_message::Message::Welcome(v1::Welcome {
             last_sequence: last,
@@ -177,16 +217,47 @@ impl<S: Sink> Shared<S> {
         if tx.send(Ok(send_message(welcome))).await.is_err() {
             return Ok(());
         }
-        while let Some(message) = self.next(inbound).await? {
+        // The queue bounds an agent's batches in flight on one stream.
+        let (queue, replies) = mpsc::channel(super::RESPONSE_QUEUE);
+        let stop = CancellationToken::new();
+        let read = self.read(info, inbound, &sequences, queue, &stop);
+        let answer = async {
+            let answered = self.answer(info, &sequences, replies, tx).await;
+            stop.cancel();
+            answered
+        };
+        // Both run to their end, so that every batch handed to the sink is settled: its fate
+        // known to copies on other streams, the agent's sequences right for its resend.
+        let (read, answered) = tokio::join!(read, answer);
+        answered.and(read)
+    }
+
+    /// Reads the stream's messages and hands its batches to the sink, in order, until the
+    /// stream ends or `stop` (the answers stopped: a batch refused, the agent gone).
+    async fn read<'a>(
+        &'a self,
+        info: &AgentInfo,
+        inbound: &mut Streaming<v1::AgentMessage>,
+        sequences: &Mutex<Sequences>,
+        queue: mpsc::Sender<Reply<'a>>,
+        stop: &CancellationToken,
+    ) -> Result<(), Status> {
+        loop {
+            let message = tokio::select! {
+                m = self.next(inbound) => m?,
+                () = stop.cancelled() => None,
+            };
+            let Some(message) = message else {
+                return Ok(());
+            };
             let reply = match message.message {
                 Some(agent_message::Message::Batch(batch)) => {
-                    let sequence = self.take_batch(info, &lock, batch).await?;
-                    collector_message::Message::Ack(v1::Ack { sequence })
+                    self.take_batch(info, sequences, batch)?
                 }
                 Some(agent_message::Message::Heartbeat(_)) => {
-                    collector_message::Message::Heartbeat(v1::Heartbeat {
+                    Reply::Now(collector_message::Message::Heartbeat(v1::Heartbeat {
                         sent_at_ns: time::to_ns(SystemTime::now()),
-                    })
+                    }))
                 }
                 Some(agent_message::Message::Hello(_)) | None => {
                     add(&self.metrics.protocol_errors, 1);
@@ -196,26 +267,125 @@ impl<S: Sink> Shared<S> {
                     )));
                 }
             };
-            if tx.send(Ok(send_message(reply))).await.is_err() {
-                break;
+            if let Err(mpsc::error::SendError(reply)) = queue.send(reply).await {
+                // Nobody answers any more; a batch handed to the sink is still settled.
+                if let Reply::Stored {
+                    sequence,
+                    stored,
+                    fate,
+                    ..
+                } = reply
+                {
+                    let _ = self.settle(info, sequences, sequence, stored.await, fate);
+                }
+                return Ok(());
             }
         }
-        Ok(())
     }
 
-    /// Stores one batch unless it is a duplicate; returns the sequence to acknowledge.
-    async fn take_batch(
+    /// Sends the replies in order, each batch's ack once it is stored. After the first refused
+    /// batch (or once the agent stopped listening) nothing more is taken or acknowledged, but
+    /// what was taken is settled.
+    async fn answer(
         &self,
         info: &AgentInfo,
-        lock: &tokio::sync::Mutex<u64>,
+        sequences: &Mutex<Sequences>,
+        mut replies: mpsc::Receiver<Reply<'_>>,
+        tx: &Outbound,
+    ) -> Result<(), Status> {
+        let mut failed: Option<Status> = None;
+        let mut listening = true;
+        while let Some(reply) = replies.recv().await {
+            let message = match reply {
+                Reply::Now(message) => Ok(message),
+                Reply::Stored {
+                    sequence,
+                    results,
+                    stored,
+                    fate,
+                } => self
+                    .settle(info, sequences, sequence, stored.await, fate)
+                    .map(|()| {
+                        add(&self.metrics.batches, 1);
+                        add(&self.metrics.results, results);
+                        collector_message::Message::Ack(v1::Ack { sequence })
+                    }),
+                Reply::Copy { sequence, mut fate } => {
+                    let stored = fate.wait_for(|f| f.is_some()).await.map(|f| *f);
+                    match stored {
+                        Ok(Some(true)) => Ok(collector_message::Message::Ack(v1::Ack { sequence })),
+                        _ => Err(Status::unavailable(format!(
+                            "agent {} batch {sequence}: its first copy was not stored",
+                            info.id
+                        ))),
+                    }
+                }
+            };
+            match message {
+                Err(status) => {
+                    if failed.is_none() {
+                        failed = Some(status);
+                        replies.close();
+                    }
+                }
+                Ok(message) if failed.is_none() && listening => {
+                    if tx.send(Ok(send_message(message))).await.is_err() {
+                        listening = false;
+                        replies.close();
+                    }
+                }
+                Ok(_) => {}
+            }
+        }
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// Records a batch's fate: stored, or refused (then everything in flight is refused with
+    /// it: a failed flush refuses what it holds and what was taken since), and tells copies
+    /// waiting on other streams.
+    fn settle(
+        &self,
+        info: &AgentInfo,
+        sequences: &Mutex<Sequences>,
+        sequence: u64,
+        answer: Result<(), SinkError>,
+        fate: watch::Sender<Option<bool>>,
+    ) -> Result<(), Status> {
+        let outcome = self.stored(info, sequence, answer);
+        {
+            let mut seq = lock(sequences);
+            seq.in_flight.remove(&sequence);
+            if outcome.is_ok() {
+                seq.stored = seq.stored.max(sequence);
+            } else {
+                // Start again from what is stored, so that the agent's resend is taken.
+                let durable = self.sink.last_sequence(&info.id).unwrap_or(0);
+                seq.taken = durable.max(seq.stored);
+            }
+        }
+        fate.send_replace(Some(outcome.is_ok()));
+        outcome
+    }
+
+    /// Hands one batch to the sink unless it is a duplicate; the reply that acknowledges it.
+    fn take_batch(
+        &self,
+        info: &AgentInfo,
+        sequences: &Mutex<Sequences>,
         batch: v1::Batch,
-    ) -> Result<u64, Status> {
+    ) -> Result<Reply<'_>, Status> {
         let sequence = batch.sequence;
         add(&self.metrics.bytes, batch.encoded_len() as u64);
-        let mut high = lock.lock().await;
-        if sequence <= *high {
+        let mut seq = lock(sequences);
+        if sequence <= seq.taken {
             add(&self.metrics.duplicates, 1);
-            return Ok(sequence);
+            return Ok(match seq.in_flight.get(&sequence) {
+                Some(fate) => Reply::Copy {
+                    sequence,
+                    fate: fate.clone(),
+                },
+                None => Reply::Now(collector_message::Message::Ack(v1::Ack { sequence })),
+            });
         }
         let c = counts(&batch);
         let events = events_from_wire(&batch).map_err(|e| {
@@ -234,25 +404,46 @@ impl<S: Sink> Shared<S> {
                 lifecycle: dropped.lifecycle,
             },
         };
-        match self.sink.accept(model).await {
-            Ok(()) => {}
+        // Called under the agent's lock: the sink takes an agent's batches in sequence order.
+        let stored = Box::pin(self.sink.accept(model));
+        let (fate, watched) = watch::channel(None);
+        seq.taken = sequence;
+        seq.in_flight.insert(sequence, watched);
+        Ok(Reply::Stored {
+            sequence,
+            results: c.results,
+            stored,
+            fate,
+        })
+    }
+
+    /// What the sink's answer means for the batch's ack.
+    fn stored(
+        &self,
+        info: &AgentInfo,
+        sequence: u64,
+        answer: Result<(), SinkError>,
+    ) -> Result<(), Status> {
+        match answer {
+            Ok(()) => Ok(()),
             // The batch can never be stored: resending it would loop forever. It is counted,
             // logged and acknowledged.
             Err(e @ SinkError::UnknownBackend { .. }) => {
                 add(&self.metrics.sink_errors, 1);
                 tracing::error!(agent = %info.id, sequence, error = %e, "ingest: batch refused");
+                Ok(())
             }
             Err(e) => {
                 add(&self.metrics.sink_errors, 1);
-                return Err(Status::unavailable(format!(
+                Err(Status::unavailable(format!(
                     "agent {} batch {sequence}: {e}",
                     info.id
-                )));
+                )))
             }
         }
-        *high = sequence;
-        add(&self.metrics.batches, 1);
-        add(&self.metrics.results, c.results);
-        Ok(sequence)
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

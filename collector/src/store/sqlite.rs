@@ -10,6 +10,7 @@ mod sink;
 mod write;
 mod writer;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
@@ -23,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use super::{BackendNow, Filter, Store, StoreConfig, TimeRange, Timeline};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-use crate::model::{History, SinkError};
+use crate::model::{AgentId, History, SinkError};
 use crate::timeline::{AgentRow, BackendRow, BackendRowId, LbNow, Pending, Registry};
 pub use retention::Swept;
 use schema::storage;
@@ -49,7 +50,8 @@ struct Inner {
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
-type Waiter = oneshot::Sender<Result<(), SinkError>>;
+/// A batch waiting for the flush that stores it: its agent, its sequence, where to answer.
+type Waiter = (AgentId, u64, oneshot::Sender<Result<(), SinkError>>);
 
 #[derive(Debug, Default)]
 struct State {
@@ -60,6 +62,10 @@ struct State {
     now: LbNow,
     pending: Pending,
     waiters: Vec<Waiter>,
+    /// Per agent, the lowest sequence a failed flush refused: a later batch of the agent is
+    /// refused until that one comes again, since taking it would make the resend of the
+    /// refused ones look like duplicates of it (an agent's batches pipeline).
+    refused: HashMap<AgentId, u64>,
     closed: bool,
 }
 
