@@ -209,3 +209,87 @@ fn s2_each_source_walks_its_own_path_and_the_lb_address_path_names_its_first_fai
          failing: timeout)"
     );
 }
+
+/// Azure, HTTP /healthz on the health-check node port, three probers on node-1; the node's pod
+/// leaves at 50 and each prober takes it down within 3 s.
+fn s6_node(source: SourceMode) -> crate::model::BackendHistory {
+    let hc = spec(
+        LbKind::AzureLb,
+        ProbeProtocol::Http,
+        Some("/healthz"),
+        30_000,
+    );
+    let mut b = B::new(SVC, "node-1", Hop::Lb, hc, 3)
+        .source(source)
+        .seconds(0, 50, 1, 0, "")
+        .seconds(50, 60, 0, 1, "http_status:503");
+    for p in 0..3 {
+        b = b.change(p, Down, Up, None, 0.1 + f64::from(p));
+    }
+    b.change(0, Up, Down, Some(Reason::HttpStatus(503)), 50.4)
+        .change(1, Up, Down, Some(Reason::HttpStatus(503)), 51.5)
+        .change(2, Up, Down, Some(Reason::HttpStatus(503)), 53.2)
+        .build()
+}
+
+#[test]
+fn s6_node_windows_come_from_the_emulation_and_the_real_lb_named_apart() {
+    let h = history(
+        vec![s6_node(Node), s6_node(LbSource), s6_node(Observed)],
+        Vec::new(),
+    );
+    let r = report(&h);
+    let s = only_service(&r);
+    let windows: Vec<SourceMode> = s.node_windows.iter().map(|w| w.source).collect();
+    assert_eq!(windows, [Node, LbSource, Observed]);
+    let found: Vec<&str> = s
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::NodeWindow)
+        .map(|f| f.message.as_str())
+        .collect();
+    assert_eq!(
+        found,
+        [
+            "node node-1 stayed in the rotation of the Azure LB (emulated from the LB's address) \
+             for 2.8 s (max over probers) after the LB probe fails (HTTP 503) at 12:00:50",
+            "node node-1 stayed in the rotation of the real Azure LB (observed: its real probes) \
+             for 2.8 s (max over probers) after the LB probe fails (HTTP 503) at 12:00:50",
+        ]
+    );
+}
+
+#[test]
+fn s6_a_node_port_failing_from_another_source_opens_no_window_on_the_lb_address_reading() {
+    let tcp = spec(LbKind::AzureLb, ProbeProtocol::Tcp, None, 31_000);
+    let lb = B::new(SVC, "node-1", Hop::Lb, tcp.clone(), 1)
+        .source(LbSource)
+        .seconds(0, 60, 1, 0, "")
+        .change(0, Down, Up, None, 0.5);
+    let node_port = |source, ok: bool| {
+        let b = B::new(SVC, "node-1", Hop::NodePort, tcp.clone(), 1)
+            .source(source)
+            .seconds(0, 30, 1, 0, "");
+        if ok {
+            b.seconds(30, 60, 1, 0, "").build()
+        } else {
+            b.seconds(30, 60, 0, 1, "timeout").build()
+        }
+    };
+    let with = |sources: Vec<crate::model::BackendHistory>| {
+        let mut backends = vec![lb.clone().build()];
+        backends.extend(sources);
+        report(&history(backends, Vec::new()))
+    };
+    let own_passes = with(vec![node_port(Node, false), node_port(LbSource, true)]);
+    assert!(
+        only_service(&own_passes).node_windows.is_empty(),
+        "{:#?}",
+        only_service(&own_passes).node_windows
+    );
+    // Without a NodePort check of its own source, the node's counts.
+    let only_node = with(vec![node_port(Node, false)]);
+    let w = &only_service(&only_node).node_windows;
+    assert_eq!(w.len(), 1, "{w:#?}");
+    assert_eq!(w[0].from, at(30.0));
+}
