@@ -20,6 +20,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
+use probesim_agent::event::SourceMode;
 use probesim_agent::lb::health::{
     DEFAULT_CLB_PROPAGATION_LAG, DEFAULT_NLB_PROPAGATION_LAG, DEFAULT_PROPAGATION_LAG, LbState,
 };
@@ -41,6 +42,36 @@ pub const DEFAULT_DEREGISTRATION_REACTION: Duration = Duration::ZERO;
 /// requests that started just before the LB stopped sending need their own duration, commonly
 /// a few seconds for web backends.
 pub const DEFAULT_SHUTDOWN_HEADROOM: Duration = Duration::from_secs(5);
+
+/// Emulated sources, the one closest to the LB first: probes from the LB's address cross the
+/// node's packet path as the LB's do (kube-proxy, NetworkPolicy), the node's own address skips
+/// part of it, SYN probes see only the handshake.
+pub const EMULATED_SOURCES: [SourceMode; 3] =
+    [SourceMode::LbSource, SourceMode::Node, SourceMode::Syn];
+
+/// The source whose figures speak for a Service: its pooled latencies, drain and node-window
+/// findings, first failing hop.
+///
+/// One source, not all: a pod probed from the node's and the LB's address is one pod, and
+/// pooling both would count its drain, registration and windows twice. Per-source figures stay
+/// in the report (`latencies_by_source`, and a `source` on every backend, version, hop, pod and
+/// window row), and `observed` results (the real LB's) get findings of their own beside the
+/// emulation's, marked as observed: they are what the LB did, worth saying apart and never
+/// averaged with an emulation. The emulation closest to the LB ([`EMULATED_SOURCES`]) is taken;
+/// `observed` only when nothing is emulated.
+pub fn primary_source(sources: impl IntoIterator<Item = SourceMode>) -> Option<SourceMode> {
+    let sources: Vec<SourceMode> = sources.into_iter().collect();
+    EMULATED_SOURCES
+        .into_iter()
+        .chain([SourceMode::Observed])
+        .find(|s| sources.contains(s))
+}
+
+/// Whether findings are given for results from `source`: the primary source's and the
+/// observed ones.
+pub fn speaks(source: SourceMode, primary: Option<SourceMode>) -> bool {
+    source == SourceMode::Observed || Some(source) == primary
+}
 
 /// A Service named on the command line: `namespace/name`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use probesim_proto::v1::ingest_server::IngestServer;
 use tokio::net::TcpListener;
-use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Server, ServerTlsConfig};
 
 pub use error::{IngestError, Result};
 pub use hello::agent_info;
@@ -74,18 +74,34 @@ pub async fn serve<S: Sink>(
     config: &IngestConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<()> {
+    let tls = config.tls.as_ref().map(server_tls).transpose()?;
+    serve_with_tls(listener, service, config, tls, shutdown).await
+}
+
+/// [`serve`] with `config.tls`'s files already read by [`server_tls`] (a caller that checks
+/// them before starting reads them once).
+pub async fn serve_with_tls<S: Sink>(
+    listener: TcpListener,
+    service: IngestService<S>,
+    config: &IngestConfig,
+    tls: Option<ServerTlsConfig>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<()> {
     let local = listener.local_addr().ok();
     let mut builder = Server::builder()
         .http2_keepalive_interval(Some(config.keepalive_interval))
         .http2_keepalive_timeout(Some(config.keepalive_timeout))
         .tcp_nodelay(true);
-    if let Some(files) = &config.tls {
-        builder = builder
-            .tls_config(server_tls(files)?)
-            .map_err(|e| IngestError::Tls {
-                path: files.cert.clone(),
-                message: e.to_string(),
-            })?;
+    let encrypted = tls.is_some();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls).map_err(|e| IngestError::Tls {
+            path: config
+                .tls
+                .as_ref()
+                .map(|f| f.cert.clone())
+                .unwrap_or_default(),
+            message: e.to_string(),
+        })?;
     }
     let close_streams = service.close_streams();
     let shutdown = async move {
@@ -93,7 +109,7 @@ pub async fn serve<S: Sink>(
         close_streams();
     };
     let server = IngestServer::new(service).max_decoding_message_size(config.max_message_bytes);
-    tracing::info!(?local, tls = config.tls.is_some(), "ingest: serving");
+    tracing::info!(?local, tls = encrypted, "ingest: serving");
     builder
         .add_service(server)
         .serve_with_incoming_shutdown(

@@ -12,11 +12,12 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
+use probesim_agent::event::SourceMode;
 use probesim_agent::model::{LbKind, TargetKind};
 use serde::Serialize;
 
 pub use error::ReportError;
-use json::{opt_secs, opt_time, secs, time};
+use json::{opt_secs, opt_source, opt_time, secs, source, time};
 
 /// How a report is rendered.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -172,8 +173,16 @@ pub struct ServiceReport {
     pub objects: Vec<String>,
     /// Most severe first.
     pub findings: Vec<Finding>,
-    /// The Service's latencies over all its backends (every rollout in the range).
+    /// The source whose figures speak for the Service: `latencies`, the drain and node-window
+    /// findings and `first_failing_hop` (see `analysis::primary_source`); `null` without
+    /// backends.
+    #[serde(serialize_with = "opt_source")]
+    pub source: Option<SourceMode>,
+    /// The Service's latencies over all its backends (every rollout in the range) probed from
+    /// `source`: a pod probed from two sources counts once.
     pub latencies: Latencies,
+    /// The same, per source (`observed`: what the real LB did), in source order.
+    pub latencies_by_source: Vec<SourceLatencies>,
     pub versions: Vec<VersionReport>,
     /// The latest `service-endpoints` event in the range.
     pub endpoints: Option<EndpointsReport>,
@@ -185,6 +194,14 @@ pub struct ServiceReport {
     /// preStop and grace period verdicts, one per terminating pod.
     pub pods: Vec<PodDrainReport>,
     pub node_windows: Vec<NodeWindowReport>,
+}
+
+/// The latencies of a Service's backends probed from one source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct SourceLatencies {
+    #[serde(serialize_with = "source")]
+    pub source: SourceMode,
+    pub latencies: Latencies,
 }
 
 /// Where a backend (or a group) stands at the end of the range.
@@ -201,7 +218,8 @@ pub enum Rotation {
     Unknown,
 }
 
-/// The LB probes of one rule under one Kubernetes version (the cluster's, or a what-if).
+/// The LB probes of one rule under one Kubernetes version (the cluster's, or a what-if), from
+/// one source.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct VersionReport {
     pub version: String,
@@ -209,6 +227,10 @@ pub struct VersionReport {
     pub lb: LbKind,
     /// The Service port of the LB rule.
     pub port: i32,
+    /// Where the probes come from: `node`, `lb-source`, `syn` (emulated), or `observed` (the
+    /// real LB's own probes: what it really did).
+    #[serde(serialize_with = "source")]
+    pub source: SourceMode,
     /// `HTTP GET / :32271, every 5s, timeout 5s, threshold 2`.
     pub probe: String,
     pub target_kind: TargetKind,
@@ -239,6 +261,8 @@ pub struct EndpointsReport {
 pub struct HopReport {
     /// `pod`, `cluster-ip`, `node-port` or `lb`.
     pub hop: String,
+    #[serde(serialize_with = "source")]
+    pub source: SourceMode,
     pub backends: usize,
     pub passing: usize,
     pub failing: usize,
@@ -256,6 +280,8 @@ pub struct BackendReport {
     pub target_kind: TargetKind,
     pub pod: Option<String>,
     pub hop: String,
+    #[serde(serialize_with = "source")]
+    pub source: SourceMode,
     pub lb: LbKind,
     pub port: i32,
     pub version: String,
@@ -277,6 +303,9 @@ pub struct PodDrainReport {
     pub pod: String,
     pub node: Option<String>,
     pub lb: LbKind,
+    /// The source of the LB backend the drain is measured on (one verdict per pod and source).
+    #[serde(serialize_with = "source")]
+    pub source: SourceMode,
     /// The delete request: `deletionTimestamp - grace_period_s` (see REPORT.md).
     #[serde(serialize_with = "time")]
     pub terminating_at: SystemTime,
@@ -314,6 +343,8 @@ pub struct NodeWindowReport {
     pub node: String,
     pub lb: LbKind,
     pub port: i32,
+    #[serde(serialize_with = "source")]
+    pub source: SourceMode,
     /// When the node stopped being able to serve.
     #[serde(serialize_with = "time")]
     pub from: SystemTime,

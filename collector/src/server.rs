@@ -35,12 +35,10 @@ pub struct Collector {
 }
 
 impl Collector {
-    /// Serves ingest and HTTP over `store`. TLS files are read first, so that a missing or
-    /// malformed certificate stops the start with an error naming the file.
+    /// Serves ingest and HTTP over `store`. TLS files are read first, and only then, so that a
+    /// missing or malformed certificate stops the start with an error naming the file.
     pub fn start(store: SqliteStore, listeners: Listeners, config: IngestConfig) -> Result<Self> {
-        if let Some(files) = &config.tls {
-            ingest::server_tls(files)?;
-        }
+        let tls = config.tls.as_ref().map(ingest::server_tls).transpose()?;
         let grpc_addr = listeners.grpc.local_addr().ok();
         let http_addr = listeners.http.local_addr().ok();
         let shutdown = CancellationToken::new();
@@ -48,10 +46,9 @@ impl Collector {
         let service =
             IngestService::with_metrics(Arc::new(store.clone()), store.metrics().ingest.clone());
         let stop = shutdown.clone().cancelled_owned();
-        let ingest =
-            tokio::spawn(
-                async move { ingest::serve(listeners.grpc, service, &config, stop).await },
-            );
+        let ingest = tokio::spawn(async move {
+            ingest::serve_with_tls(listeners.grpc, service, &config, tls, stop).await
+        });
         Ok(Collector {
             store,
             grpc_addr,

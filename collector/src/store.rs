@@ -176,6 +176,8 @@ pub trait Store: Sink + Clone {
     ) -> impl Future<Output = Result<Option<Timeline>>> + Send;
     /// Every stored backend matching `filter`, with its current LB view.
     fn backends_now(&self, filter: &Filter) -> Vec<BackendNow>;
+    /// One stored backend with its current LB view; `None` for an unknown backend.
+    fn backend_now(&self, backend: BackendRowId) -> Option<BackendNow>;
     /// The store's number of a backend.
     fn backend_id(&self, key: &BackendKey) -> Option<BackendRowId>;
     /// Every agent that ever connected, as stored.

@@ -197,8 +197,8 @@ async fn every_route_answers_with_what_was_ingested() {
     assert_eq!(status, 200);
     assert!(content_type.starts_with("text/plain; version=0.0.4"));
     for line in [
-        "probesim_backend_probers{lb=\"alb\",service=\"default/web\",hop=\"lb\",state=\"healthy\"} 7",
-        "probesim_backends{lb=\"alb\",service=\"default/web\",hop=\"lb\",view=\"mixed\"} 1",
+        "probesim_backend_probers{lb=\"alb\",service=\"default/web\",hop=\"lb\",source=\"node\",state=\"healthy\"} 7",
+        "probesim_backends{lb=\"alb\",service=\"default/web\",hop=\"lb\",source=\"node\",view=\"mixed\"} 1",
         "probesim_probes_total{lb=\"alb\",verdict=\"success\"} 8",
         "probesim_probe_outcomes_total{lb=\"alb\",outcome=\"http_status\"} 8",
         "probesim_probe_duration_seconds_bucket{lb=\"alb\",le=\"0.002\"} 8",

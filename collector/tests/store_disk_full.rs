@@ -148,10 +148,15 @@ async fn a_full_disk_fails_accept_with_the_database_path_and_acknowledges_nothin
         "nothing unstored is acknowledged"
     );
 
-    // Room again: the agent resends the batch and it is stored, once.
+    // Room again. A later batch that was pipelined behind the refused one waits for its
+    // resend: taken first, it would make the resend look like a duplicate.
     std::fs::remove_file(&filler).unwrap();
+    let err = store.accept(big_batch(3)).await.unwrap_err().to_string();
+    assert!(err.contains("batch 2 was not stored"), "{err}");
+    // The agent resends from the refused batch on: each stored, once.
     store.accept(big_batch(2)).await.unwrap();
-    assert_eq!(store.last_sequence(&agent), Some(2));
+    store.accept(big_batch(3)).await.unwrap();
+    assert_eq!(store.last_sequence(&agent), Some(3));
     let range = TimeRange {
         from: at_ms(0),
         to: at_ms(T0 + 100_000_000),
@@ -163,6 +168,6 @@ async fn a_full_disk_fails_accept_with_the_database_path_and_acknowledges_nothin
         .flat_map(|b| &b.rollups)
         .map(|r| r.successes)
         .sum();
-    assert_eq!(stored, 300 * 40);
+    assert_eq!(stored, 2 * 300 * 40);
     store.close().await;
 }

@@ -69,3 +69,12 @@ export function tickStep(span, px) {
   const want = span / Math.max(1, px / 90);
   return steps.find((s) => s >= want) ?? steps[steps.length - 1];
 }
+
+// Where a rule's probes come from, in words: emulated from the node or the LB's address, or
+// the real LB's own probes seen arriving (what it really got).
+export const SOURCE_WORDS = {
+  "node": ["from node", "probes sent from the node's own address"],
+  "lb-source": ["from LB address", "probes sent from the LB's source address, through the node's packet path"],
+  "syn": ["SYN probes", "half-open raw SYN probes"],
+  "observed": ["real LB (observed)", "the real LB's probes, seen arriving at the node: what the LB really got"],
+};

@@ -4,7 +4,7 @@
 // the DOM, so thousands of backends scroll smoothly. Zoom: ctrl/shift + wheel, double-click,
 // the +/− keys; pan: drag or the arrow keys.
 
-import { clock, clockMs, duration, h, tickStep } from "./format.js";
+import { SOURCE_WORDS, clock, clockMs, duration, h, tickStep } from "./format.js";
 import { OKABE_ITO, cssClass, fillFor, markerStyle, styleOf } from "./palette.js";
 
 export const LABEL_WIDTH = 300;
@@ -47,7 +47,7 @@ export class Lanes {
     this.rows = [];
     let y = 0, key = null;
     for (const lane of data.lanes) {
-      const k = `${lane.service}|${lane.object}|${lane.port}|${lane.version}|${lane.what_if}|${lane.hop}`;
+      const k = `${lane.service}|${lane.object}|${lane.port}|${lane.version}|${lane.what_if}|${lane.hop}|${lane.source}`;
       if (k !== key) {
         key = k;
         this.rows.push({ header: lane, y, height: HEADER_HEIGHT });
@@ -345,9 +345,11 @@ export class Lanes {
 }
 
 function headerLabel(lane) {
-  return h("div.lane-header", { dataset: { version: lane.version, whatIf: lane.what_if } },
+  return h("div.lane-header", { dataset: { version: lane.version, whatIf: lane.what_if, source: lane.source } },
     h("b", {}, lane.object.split("/").slice(1).join("/")), ` :${lane.port} · ${lane.lb} · `,
     lane.hop === "lb" ? "LB probe" : `${lane.hop} hop`, " · ",
+    h(`span.tag.source-${lane.source}`, { title: (SOURCE_WORDS[lane.source] ?? [lane.source, lane.source])[1] },
+      (SOURCE_WORDS[lane.source] ?? [lane.source])[0]), " · ",
     h(lane.what_if ? "span.tag.tag-whatif" : "span.tag", {}, lane.what_if ? `what-if ${lane.version}` : lane.version),
     h("span.muted", { title: lane.probe }, ` ${lane.probe}`));
 }

@@ -3,7 +3,7 @@
 
 import { get } from "./api.js";
 import { go } from "./app.js";
-import { clock, duration, h, lbName, shortObject } from "./format.js";
+import { SOURCE_WORDS, clock, duration, h, lbName, shortObject } from "./format.js";
 import { cssClass, legend, styleOf } from "./palette.js";
 
 // Members shown as chips; more are drawn as a grid of cells.
@@ -108,15 +108,17 @@ const HOP_ORDER = ["pod", "cluster-ip", "node-port"];
 function hops(groups) {
   if (!groups.length) return null;
   const ports = [...new Set(groups.map((g) => g.port))];
+  const sources = new Set(groups.map((g) => g.source));
+  const from = (g) => sources.size > 1 ? ` ${(SOURCE_WORDS[g.source] ?? [g.source])[0]}` : "";
   return h("div.hops", {}, h("span.muted", {}, "path checks "), ports.map((port) =>
     h("span.hop-port", {}, h("b", {}, `:${port} `), groups
       .filter((g) => g.port === port)
       .sort((a, b) => HOP_ORDER.indexOf(a.hop) - HOP_ORDER.indexOf(b.hop))
       .flatMap((g) => g.versions.filter((v) => !v.what_if).map((v) => {
         const inside = v.members.filter((m) => m.rotation === "in").length;
-        return h(`span.hop.verdict-${v.verdict}`, { dataset: { hop: g.hop, verdict: v.verdict },
-          title: `${g.hop} check (${v.probe}): ${inside} of ${v.members.length} pass` },
-        `${verdictIcon(v.verdict)} ${g.hop} ${inside}/${v.members.length}`);
+        return h(`span.hop.verdict-${v.verdict}`, { dataset: { hop: g.hop, verdict: v.verdict, source: g.source },
+          title: `${g.hop} check (${v.probe}, ${(SOURCE_WORDS[g.source] ?? [g.source])[1]}): ${inside} of ${v.members.length} pass` },
+        `${verdictIcon(v.verdict)} ${g.hop}${from(g)} ${inside}/${v.members.length}`);
       })))));
 }
 
@@ -129,13 +131,19 @@ function findingsList(report) {
       h("span", {}, f.message, f.advice ? h("span.advice", {}, ` — ${f.advice}`) : null))));
 }
 
+function sourceTag(source) {
+  const [text, title] = SOURCE_WORDS[source] ?? [source, source];
+  return h(`span.tag.source.source-${source}`, { dataset: { source }, title }, text);
+}
+
 function rule(g, service) {
   const current = g.versions.find((v) => !v.what_if);
-  return h("div.rule", { dataset: { port: g.port, hop: g.hop } },
+  return h("div.rule", { dataset: { port: g.port, hop: g.hop, source: g.source } },
     h("div.rule-head", {},
       h("span.port", {}, `:${g.port}`),
       h("span.tag", {}, g.hop === "lb" ? "LB probe" : `${g.hop} hop`),
-      h("span.tag", {}, `${g.target_kind} targets`)),
+      h("span.tag", {}, `${g.target_kind} targets`),
+      sourceTag(g.source)),
     h("div.versions", {}, g.versions.map((v) => column(v, current, service))));
 }
 
@@ -154,9 +162,11 @@ function verdictText(v, current) {
 
 function column(v, current, service) {
   const counts = Object.entries(v.counts).sort((a, b) => b[1] - a[1]);
-  return h(`div.version.verdict-${v.verdict}`, { dataset: { version: v.version, whatIf: v.what_if, verdict: v.verdict } },
+  return h(`div.version.verdict-${v.verdict}`, { dataset: { version: v.version, whatIf: v.what_if, verdict: v.verdict, sharedWith: v.shared_with ?? "" } },
     h("div.version-head", {},
-      h("b", {}, v.version), h("span.muted", {}, v.what_if ? " what-if" : " current")),
+      h("b", {}, v.version), h("span.muted", {}, v.what_if ? " what-if" : " current"),
+      v.shared_with ? h("span.tag.shared", { title: `${v.version} derives the same probe as ${v.shared_with}: probed once, these are ${v.shared_with}'s backends` },
+        ` same probe as ${v.shared_with}`) : null),
     h("div.verdict", { role: "status" }, verdictIcon(v.verdict), " ", verdictText(v, current)),
     h("div.probe.muted", { title: "the probe this version derives" }, v.probe),
     h("div.counts", {}, counts.map(([state, n]) =>

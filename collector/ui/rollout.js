@@ -48,8 +48,12 @@ function key(cls, label) {
   return h("span.legend-item", {}, h(`span.key.${cls}`), label);
 }
 
+// A pod probed from two sources is one pod: the counts and charts follow the source that speaks
+// for the Service (`source`: the emulation closest to the LB); what the real LB did (`observed`)
+// is drawn apart, never counted with the emulation.
 function service(s, width) {
-  const drains = s.pods;
+  const drains = s.pods.filter((p) => p.source === s.source);
+  const observed = s.source === "observed" ? [] : s.pods.filter((p) => p.source === "observed");
   const uncovered = drains.filter((p) => p.covered === false);
   const l = s.latencies;
   return h("section.rollout-service", { dataset: { service: s.service } },
@@ -61,6 +65,8 @@ function service(s, width) {
           : h("b.good", {}, `✓ ${drains.filter((p) => p.covered).length} of ${drains.length} pods covered`)) : null),
     drains.length ? h("h3", {}, "Drain: seconds after Terminating (the delete request)") : null,
     drains.length ? drainChart(drains, width) : null,
+    observed.length ? h("h3", {}, "Drain as the real LB did it (its observed probes)") : null,
+    observed.length ? drainChart(observed, width) : null,
     registrations(s, width));
 }
 
@@ -160,7 +166,8 @@ function defs() {
 }
 
 function registrations(s, width) {
-  const rows = s.backends.filter((b) => b.latencies.registration && b.hop === "lb" && !b.what_if);
+  const rows = s.backends.filter((b) => b.latencies.registration && b.hop === "lb" && !b.what_if &&
+    (b.source === s.source || b.source === "observed"));
   if (!rows.length) return null;
   const plotW = Math.max(320, Math.min(820, width - 640));
   const max = Math.ceil(Math.max(5, ...rows.map((b) => b.latencies.registration.max_s)) * 1.1);
@@ -176,7 +183,8 @@ function registrations(s, width) {
   return h("div", {}, h("h3", {}, "Registration: seconds from Ready to LB in rotation, per pod"),
     h("div.chart-grid", {},
       h("div.labels", { style: `padding-top:${AXIS}px` }, rows.map((b) => h("div.row-label", { style: `height:${ROW}px` },
-        h("b", {}, (b.pod ?? b.node).split("/").pop()), h("span.muted", {}, ` ${b.target} · ${b.node}`)))),
+        h("b", {}, (b.pod ?? b.node).split("/").pop()),
+        h("span.muted", {}, ` ${b.target} · ${b.node}${b.source === "observed" && s.source !== "observed" ? " · real LB (observed)" : ""}`)))),
       svg("svg", { width: plotW, height: AXIS + rows.length * ROW, class: "chart", role: "img", "aria-label": "registration per pod" },
         axis(x, max, plotW), bars),
       h("div.verdicts", { style: `padding-top:${AXIS}px` }, rows.map((b) => h("div.verdict-row", { style: `height:${ROW}px` },

@@ -10,6 +10,10 @@
 //!   pod's endpoint left (terminating, not ready, removed; else Terminating) plus the
 //!   controller's reaction time ([`super::AnalysisConfig::deregistration_reaction`]).
 //! - Exposure: stopped accepting -> the LB stops sending, zero when the LB stopped first.
+//!
+//! One drain per LB backend, so per pod and probe source; the `pod` hop fallback takes the
+//! hop of the same source when there is one. Which drains make findings is the Service's
+//! choice (`analysis::primary_source`): a pod probed from two sources is one pod.
 
 use std::time::{Duration, SystemTime};
 
@@ -49,10 +53,13 @@ pub fn drain(
     let pod = moments.pods.get(name)?;
     let term = pod.terminating.as_ref()?;
     let stopped = stopped_accepting(b, term.at).or_else(|| {
-        pod_hops
+        let mut mine: Vec<&Backend<'_>> = pod_hops
             .iter()
+            .copied()
             .filter(|h| h.history.key.pod.as_ref() == Some(name))
-            .find_map(|h| stopped_accepting(h, term.at))
+            .collect();
+        mine.sort_by_key(|h| h.history.key.source != key.source);
+        mine.into_iter().find_map(|h| stopped_accepting(h, term.at))
     });
     let lag = config.propagation_lag(key.lb);
     let fallback = Some(deregistration(pod, term.at) + config.deregistration_reaction);
@@ -102,6 +109,7 @@ pub fn drain(
         pod: name.clone(),
         node: pod.node.clone(),
         lb: key.lb,
+        source: key.source,
         terminating_at: term.at,
         grace_period_s: term.grace_period_s,
         pre_stop: term.pre_stop.clone(),

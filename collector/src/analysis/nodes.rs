@@ -7,6 +7,10 @@
 //! that run ends. Per virtual prober, the window lasts until its LB stops sending new requests
 //! (a health change out of rotation, or a deregistration's propagation lag), or until the node
 //! can serve again; one still open at the end of the range is counted to the end and marked.
+//!
+//! Windows are per LB backend, so per probe source; a node's `node-port` hop counts for the LB
+//! backends of its own source (the LB's address may be dropped where the node's passes), or
+//! for every source when that source has no such hop (the real LB's observed probes).
 
 use std::time::{Duration, SystemTime};
 
@@ -46,7 +50,15 @@ pub fn windows(
         .into_iter()
         .collect();
     unable.extend(failing(b, "the LB probe"));
-    for np in node_ports.iter().filter(|n| n.history.key.node == key.node) {
+    let on_node: Vec<&&Backend<'_>> = node_ports
+        .iter()
+        .filter(|n| n.history.key.node == key.node)
+        .collect();
+    let same_source = on_node.iter().any(|n| n.history.key.source == key.source);
+    for np in on_node
+        .into_iter()
+        .filter(|n| !same_source || n.history.key.source == key.source)
+    {
         unable.extend(failing(np, "the NodePort"));
     }
     merge(unable)
@@ -114,6 +126,7 @@ fn window(
         node: b.history.key.node.clone(),
         lb: b.history.key.lb,
         port: b.history.key.port,
+        source: b.history.key.source,
         from: u.from,
         cause: u.cause,
         in_rotation,

@@ -1,17 +1,22 @@
 //! One Service's report: its backends, latencies, versions, hops, drains and node windows, and
 //! the findings that sum them up.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
 
-use probesim_agent::event::Hop;
+use probesim_agent::event::{Hop, SourceMode};
 
 use super::lifecycle::Moments;
-use super::{AnalysisConfig, Backend, drain, hops, latency, nodes, versions};
+use super::{
+    AnalysisConfig, Backend, drain, hops, latency, nodes, primary_source, speaks, versions,
+};
 use crate::report::{
     BackendReport, EndpointsReport, Finding, FindingKind, Latencies, ServiceReport, Severity,
-    Stats, words,
+    SourceLatencies, Stats, words,
 };
+
+/// Registration, detection and drain exposure samples.
+type Samples = [Vec<Duration>; 3];
 
 pub fn report(
     name: &str,
@@ -30,7 +35,10 @@ pub fn report(
         .copied()
         .filter(|b| b.history.key.hop == Hop::NodePort && !b.history.key.version.what_if)
         .collect();
-    let mut all = [Vec::new(), Vec::new(), Vec::new()];
+    let sources: BTreeSet<SourceMode> = backends.iter().map(|b| b.history.key.source).collect();
+    let several = sources.len() > 1;
+    let primary = primary_source(sources.iter().copied());
+    let mut all: BTreeMap<SourceMode, Samples> = BTreeMap::new();
     let mut rows = Vec::new();
     let mut pods = Vec::new();
     let mut node_windows = Vec::new();
@@ -48,9 +56,10 @@ pub fn report(
             .map(|d| d.exposure.clone())
             .unwrap_or_default();
         if !key.version.what_if {
-            all[0].extend(registration.iter().copied());
-            all[1].extend(detection.iter().copied());
-            all[2].extend(exposure.iter().copied());
+            let pooled = all.entry(key.source).or_default();
+            pooled[0].extend(registration.iter().copied());
+            pooled[1].extend(detection.iter().copied());
+            pooled[2].extend(exposure.iter().copied());
             node_windows.extend(nodes::windows(
                 b,
                 &node_ports,
@@ -68,6 +77,7 @@ pub fn report(
             target_kind: key.target_kind,
             pod: key.pod.clone(),
             hop: key.hop.as_str().to_owned(),
+            source: key.source,
             lb: key.lb,
             port: key.port,
             version: key.version.version.clone(),
@@ -88,7 +98,13 @@ pub fn report(
             },
         });
     }
-    let [registration, detection, exposure] = all;
+    let latencies_by_source: Vec<SourceLatencies> = all
+        .into_iter()
+        .map(|(source, samples)| SourceLatencies {
+            source,
+            latencies: latencies(samples),
+        })
+        .collect();
     let endpoints = moments.endpoints.get(name);
     // What stands at the end: backends still probed, still registered, whose pod is not
     // going away. A rollout's old pods are the drain's matter, not backends out.
@@ -99,15 +115,20 @@ pub fn report(
         .collect();
     let hop_reports = hops::hops(&live);
     let mut findings = versions::findings(name, &live);
-    findings.extend(hops::findings(name, &hop_reports, endpoints));
-    findings.extend(pods.iter().filter_map(drain_finding));
-    findings.extend(node_windows.iter().map(|w| Finding {
+    findings.extend(hops::findings(name, &hop_reports, endpoints, primary));
+    findings.extend(
+        pods.iter()
+            .filter(|p| speaks(p.source, primary))
+            .filter_map(|p| drain_finding(p, several)),
+    );
+    let windows = node_windows.iter().filter(|w| speaks(w.source, primary));
+    findings.extend(windows.map(|w| Finding {
         severity: Severity::Warning,
         kind: FindingKind::NodeWindow,
         message: format!(
-            "node {} stayed in the {}'s rotation for {} (max over probers{}) after {} at {}",
+            "node {} stayed in {} for {} (max over probers{}) after {} at {}",
             w.node,
-            words::lb(w.lb),
+            rotation_of(w.lb, w.source, several),
             words::secs(w.in_rotation.max),
             if w.open { ", still in at the end" } else { "" },
             w.cause,
@@ -124,11 +145,13 @@ pub fn report(
         service: name.to_owned(),
         objects: objects.into_iter().collect(),
         findings,
-        latencies: Latencies {
-            registration: Stats::of(registration),
-            detection: Stats::of(detection),
-            drain_exposure: Stats::of(exposure),
-        },
+        source: primary,
+        latencies: latencies_by_source
+            .iter()
+            .find(|l| Some(l.source) == primary)
+            .map(|l| l.latencies)
+            .unwrap_or_default(),
+        latencies_by_source,
         versions: versions::versions(&live),
         endpoints: endpoints.map(|e| EndpointsReport {
             ready: e.ready,
@@ -136,7 +159,9 @@ pub fn report(
             selector: e.selector.clone(),
             at: e.at,
         }),
-        first_failing_hop: hops::first_failing(&hop_reports).map(|h| h.hop.clone()),
+        first_failing_hop: primary
+            .and_then(|p| hops::first_failing(&hop_reports, p))
+            .map(|h| h.hop.clone()),
         hops: hop_reports,
         backends: rows,
         pods,
@@ -146,7 +171,27 @@ pub fn report(
 
 /// "pod web-7d9 stopped accepting 4.1 s after Terminating; the ALB may send new requests until
 /// 17.2 s (max over probers): 13.1 s exposed — raise preStop to ≥ 18 s".
-fn drain_finding(p: &crate::report::PodDrainReport) -> Option<Finding> {
+/// `the ALB's rotation`; `the rotation of the real ALB (observed: its real probes)` where the
+/// LB's name carries its source.
+fn rotation_of(lb: probesim_agent::model::LbKind, source: SourceMode, several: bool) -> String {
+    let lb_from = words::lb_from(lb, source, several);
+    if lb_from.ends_with(')') {
+        format!("the rotation of {lb_from}")
+    } else {
+        format!("{lb_from}'s rotation")
+    }
+}
+
+fn latencies([registration, detection, exposure]: Samples) -> Latencies {
+    Latencies {
+        registration: Stats::of(registration),
+        detection: Stats::of(detection),
+        drain_exposure: Stats::of(exposure),
+    }
+}
+
+/// The preStop verdict of a pod, naming the source when the Service has several.
+fn drain_finding(p: &crate::report::PodDrainReport, several: bool) -> Option<Finding> {
     let stopped = p.stopped_accepting_after?;
     let until = p.lb_stops_sending_after?;
     let exposed = p.pre_stop_short_by.filter(|d| *d > Duration::ZERO)?;
@@ -161,11 +206,11 @@ fn drain_finding(p: &crate::report::PodDrainReport) -> Option<Finding> {
     }
     let advice = (!advice.is_empty()).then(|| advice.join(" and "));
     let message = format!(
-        "pod {} stopped accepting {} after Terminating; the {} may send new requests until {} \
+        "pod {} stopped accepting {} after Terminating; {} may send new requests until {} \
          (max over probers): {} exposed",
         p.pod,
         words::secs(stopped),
-        words::lb(p.lb),
+        words::lb_from(p.lb, p.source, several),
         words::secs(until.max),
         words::secs(exposed)
     );

@@ -95,6 +95,11 @@ impl B {
         self
     }
 
+    pub fn source(mut self, source: SourceMode) -> B {
+        self.0.key.source = source;
+        self
+    }
+
     pub fn pod(mut self, pod: &str, addr: &str) -> B {
         self.0.key.pod = Some(pod.to_owned());
         self.0.key.target = addr.parse().unwrap();

@@ -6,6 +6,7 @@ mod hops;
 mod machines;
 mod nodes;
 mod properties;
+mod sources;
 mod versions;
 
 use super::{AnalysisConfig, analyze};

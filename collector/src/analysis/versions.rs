@@ -1,10 +1,13 @@
 //! What each Kubernetes version's LB probes do to a Service's backends: the cluster's own
-//! version, and the what-if versions run beside it (spec/scenarios.md S1).
+//! version, and the what-if versions run beside it (spec/scenarios.md S1), per probe source:
+//! the same rule probed from the node's and from the LB's address is two readings (S2: a
+//! NetworkPolicy that drops only the LB's address fails one and passes the other), and the
+//! real LB's observed probes are what it did, told apart from any emulation.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
 
-use probesim_agent::event::Hop;
+use probesim_agent::event::{Hop, SourceMode};
 use probesim_agent::explain::compare::path_fix;
 use probesim_agent::lb::verdict::Reason;
 use probesim_agent::model::{ProbeSpec, TargetKind};
@@ -24,21 +27,23 @@ fn stands_for(b: &Backend<'_>) -> Vec<(bool, String)> {
     versions
 }
 
-/// One row per (version, LB, port) of the Service's LB backends.
+type VersionKey = (bool, String, String, i32, SourceMode);
+
+/// One row per (version, LB, port, source) of the Service's LB backends.
 pub fn versions(backends: &[&Backend<'_>]) -> Vec<VersionReport> {
-    let mut groups: BTreeMap<(bool, String, String, i32), Vec<&Backend<'_>>> = BTreeMap::new();
+    let mut groups: BTreeMap<VersionKey, Vec<&Backend<'_>>> = BTreeMap::new();
     for b in backends.iter().filter(|b| b.history.key.hop == Hop::Lb) {
         let k = &b.history.key;
         for (what_if, version) in stands_for(b) {
             groups
-                .entry((what_if, version, k.lb.to_string(), k.port))
+                .entry((what_if, version, k.lb.to_string(), k.port, k.source))
                 .or_default()
                 .push(b);
         }
     }
     groups
         .into_iter()
-        .filter_map(|((what_if, version, _, _), group)| {
+        .filter_map(|((what_if, version, _, _, source), group)| {
             let first = group.first()?;
             let key = &first.history.key;
             let spec = &first.history.spec;
@@ -54,6 +59,7 @@ pub fn versions(backends: &[&Backend<'_>]) -> Vec<VersionReport> {
                 what_if,
                 lb: key.lb,
                 port: key.port,
+                source,
                 probe: format!(
                     "{}, {}",
                     probesim_agent::explain::describe::what(spec),
@@ -105,9 +111,11 @@ fn is_failure(r: Reason) -> bool {
     )
 }
 
-/// What one version does to the Service, over its ports: targets out of all targets.
+/// What one version does to the Service from one source, over its ports: targets out of all
+/// targets.
 struct Summary<'a> {
     version: String,
+    source: SourceMode,
     spec: &'a ProbeSpec,
     kind: TargetKind,
     targets: BTreeSet<String>,
@@ -118,7 +126,7 @@ struct Summary<'a> {
 }
 
 fn summaries<'a>(backends: &[&'a Backend<'a>], what_if: bool) -> Vec<Summary<'a>> {
-    let mut by_version: BTreeMap<String, Summary<'a>> = BTreeMap::new();
+    let mut by_version: BTreeMap<(String, SourceMode), Summary<'a>> = BTreeMap::new();
     let lb_views = backends.iter().filter(|b| b.history.key.hop == Hop::Lb);
     for (b, version) in lb_views.flat_map(|b| {
         stands_for(b)
@@ -132,9 +140,10 @@ fn summaries<'a>(backends: &[&'a Backend<'a>], what_if: bool) -> Vec<Summary<'a>
             TargetKind::Pod => k.pod.clone().unwrap_or_else(|| k.target.to_string()),
         };
         let s = by_version
-            .entry(version.clone())
+            .entry((version.clone(), k.source))
             .or_insert_with(|| Summary {
                 version,
+                source: k.source,
                 spec: &b.history.spec,
                 kind: k.target_kind,
                 targets: BTreeSet::new(),
@@ -181,26 +190,36 @@ fn took_out(s: &Summary<'_>) -> String {
     }
 }
 
-/// S1 (a what-if version takes backends out) and the current version's backends out.
+/// S1 (a what-if version takes backends out) and the current version's backends out, per
+/// source; S2 (the LB's address fails where the node's passes) in the advice.
 pub fn findings(service: &str, backends: &[&Backend<'_>]) -> Vec<Finding> {
     let current = summaries(backends, false);
+    let what_ifs = summaries(backends, true);
+    let sources: BTreeSet<SourceMode> = current.iter().chain(&what_ifs).map(|s| s.source).collect();
+    let several = sources.len() > 1;
     let mut out = Vec::new();
-    for w in summaries(backends, true)
-        .iter()
-        .filter(|s| !s.out.is_empty())
-    {
-        let lb = words::lb(w.spec.lb);
-        let now = current
-            .iter()
-            .map(|c| {
-                if c.out.is_empty() {
-                    format!("current {} probes healthy", c.version)
-                } else {
-                    format!("current {} probes take {}", c.version, took_out(c))
-                }
-            })
-            .collect::<Vec<_>>();
-        let mut message = format!("on {} the {lb} would take {}", w.version, took_out(w));
+    for w in what_ifs.iter().filter(|s| !s.out.is_empty()) {
+        let lb = words::lb_from(w.spec.lb, w.source, several);
+        // Compared with the current probes from the same source, else with every current one.
+        let same: Vec<&Summary<'_>> = current.iter().filter(|c| c.source == w.source).collect();
+        let compared: Vec<&Summary<'_>> = if same.is_empty() {
+            current.iter().collect()
+        } else {
+            same
+        };
+        let now = compared.iter().map(|c| {
+            let from = if several && c.source != w.source {
+                format!(" ({})", words::source(c.source))
+            } else {
+                String::new()
+            };
+            if c.out.is_empty() {
+                format!("current {} probes healthy{from}", c.version)
+            } else {
+                format!("current {} probes take {}{from}", c.version, took_out(c))
+            }
+        });
+        let mut message = format!("on {} {lb} would take {}", w.version, took_out(w));
         for n in now {
             message.push_str("; ");
             message.push_str(&n);
@@ -214,6 +233,12 @@ pub fn findings(service: &str, backends: &[&Backend<'_>]) -> Vec<Finding> {
     }
     for c in current.iter().filter(|s| !s.out.is_empty()) {
         let all = c.out.len() == c.targets.len();
+        let lb = words::lb_from(c.spec.lb, c.source, several);
+        let verb = if c.source == SourceMode::Observed {
+            "took"
+        } else {
+            "takes"
+        };
         out.push(Finding {
             severity: if all {
                 Severity::Error
@@ -221,11 +246,33 @@ pub fn findings(service: &str, backends: &[&Backend<'_>]) -> Vec<Finding> {
                 Severity::Warning
             },
             kind: FindingKind::BackendsOut,
-            message: format!("the {} takes {}", words::lb(c.spec.lb), took_out(c)),
-            advice: local_policy_note(c).or_else(|| path_advice(service, c)),
+            message: format!("{lb} {verb} {}", took_out(c)),
+            advice: source_note(c, &current)
+                .or_else(|| local_policy_note(c))
+                .or_else(|| path_advice(service, c)),
         });
     }
     out
+}
+
+/// S2: the LB's address fails on targets that pass from the node's own address, same version:
+/// the probe is right, the path drops the LB's packets.
+fn source_note(s: &Summary<'_>, all: &[Summary<'_>]) -> Option<String> {
+    if s.source != SourceMode::LbSource {
+        return None;
+    }
+    let node = all
+        .iter()
+        .find(|n| n.source == SourceMode::Node && n.version == s.version)?;
+    let pass_from_node = s
+        .out
+        .iter()
+        .any(|t| node.targets.contains(t) && !node.out.contains(t));
+    pass_from_node.then(|| {
+        "the same probes pass from the node's own address: a NetworkPolicy (or NSG / security \
+         group) drops the LB's source address; allow it"
+            .to_owned()
+    })
 }
 
 /// Nodes out because kube-proxy's health-check node port answers 503 (externalTrafficPolicy

@@ -5,14 +5,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use probesim_agent::event::BackendKey;
+use probesim_agent::event::{BackendKey, SourceMode};
 use probesim_agent::lb::health::LbState;
 use serde::Serialize;
 
 use super::json::{self, GapJson, Stamp, stamp};
 use crate::model::{BackendHistory, History, LATENCY_BUCKETS_MS, Rollup};
 use crate::store::TimeRange;
-use crate::store::codec::{KeyJson, ms};
+use crate::store::codec::{self, KeyJson, ms};
 use crate::timeline::BackendRowId;
 pub use crate::timeline::concerns;
 pub use markers::{LifecycleIndex, marker_time};
@@ -116,6 +116,8 @@ pub fn lanes(
             markers: index.markers(&b.key, from, to),
         })
         .collect();
+    // One rule's sources follow each other (node, lb-source, syn, observed), each under its
+    // own header: lanes of two sources of one pod are two readings, not two pods.
     lanes.sort_by(|a, b| {
         (
             &a.key.service,
@@ -123,6 +125,7 @@ pub fn lanes(
             a.key.port,
             &a.key.version,
             &a.key.hop,
+            source_rank(&a.key.source),
         )
             .cmp(&(
                 &b.key.service,
@@ -130,6 +133,7 @@ pub fn lanes(
                 b.key.port,
                 &b.key.version,
                 &b.key.hop,
+                source_rank(&b.key.source),
             ))
             .then_with(|| {
                 (&a.key.pod, &a.key.node, &a.key.target).cmp(&(
@@ -146,6 +150,11 @@ pub fn lanes(
         lanes,
         gaps: history.gaps.iter().map(json::gap).collect(),
     }
+}
+
+/// A source's place in [`SourceMode`]'s order (emulated ones first, `observed` last).
+fn source_rank(source: &str) -> Option<SourceMode> {
+    codec::source(source).ok()
 }
 
 /// Whole seconds, at least one, so that a range fits in [`LANE_BUCKETS`].

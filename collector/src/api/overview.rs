@@ -1,10 +1,17 @@
 //! `GET /api/v1/overview`: the current LB view of every backend, grouped the way an operator
-//! reads it (web UI's overview): per LB rule (LB, object, Service, port, hop), one column per
-//! Kubernetes version (the cluster's and the what-if ones) with counts per state, a verdict and
-//! compact members. Built from the in-memory view only: cheap with thousands of backends.
+//! reads it (web UI's overview): per LB rule (LB, object, Service, port, hop) and probe source,
+//! one column per Kubernetes version (the cluster's and the what-if ones) with counts per state,
+//! a verdict and compact members. Built from the in-memory view only: cheap with thousands of
+//! backends.
+//!
+//! The source is part of the group: the same rule probed from the node's address and from the
+//! LB's (or seen as the real LB's probes, `observed`) is two readings of one rule, and merging
+//! them would call a rule `partial` whose LB-source probes all fail while the node's all pass
+//! (a NetworkPolicy that drops only the LB's address, spec/scenarios.md S2).
 
 use std::collections::BTreeMap;
 
+use probesim_agent::event::SourceMode;
 use serde::Serialize;
 
 use crate::store::BackendNow;
@@ -12,7 +19,7 @@ use crate::store::codec::ms;
 use crate::timeline::BackendRowId;
 
 /// One backend, as the overview lists it.
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Member {
     pub id: BackendRowId,
     pub node: String,
@@ -33,6 +40,10 @@ pub struct Member {
 pub struct VersionColumn {
     pub version: String,
     pub what_if: bool,
+    /// The version whose backends these are, when this what-if version derives the same probe
+    /// (the agent probes it once and declares it `also_for` this one): same members, same
+    /// verdict, its own column all the same, so every version asked for has one.
+    pub shared_with: Option<String>,
     /// The probe in words (`http 80/healthz every 5s`).
     pub probe: String,
     /// `ok` (all in rotation), `fails` (none), `partial`, `unknown` (no state yet).
@@ -41,7 +52,7 @@ pub struct VersionColumn {
     pub members: Vec<Member>,
 }
 
-/// One LB rule.
+/// One LB rule, as probed from one source.
 #[derive(Debug, Serialize)]
 pub struct Group {
     pub lb: String,
@@ -50,6 +61,9 @@ pub struct Group {
     pub port: i32,
     pub hop: String,
     pub target_kind: String,
+    /// Where the probes come from: `node`, `lb-source`, `syn`, or `observed` (the real LB's
+    /// probes, what it really got). Groups of one rule follow each other, in that order.
+    pub source: &'static str,
     pub versions: Vec<VersionColumn>,
 }
 
@@ -61,7 +75,7 @@ pub struct Overview {
     pub removed: usize,
 }
 
-type GroupKey = (String, String, String, i32, String, String);
+type GroupKey = (String, String, String, i32, String, String, SourceMode);
 
 pub fn overview(backends: &[BackendNow]) -> Overview {
     let mut groups: BTreeMap<GroupKey, BTreeMap<(bool, String), VersionColumn>> = BTreeMap::new();
@@ -81,18 +95,9 @@ pub fn overview(backends: &[BackendNow]) -> Overview {
                 k.port,
                 k.hop.as_str().to_owned(),
                 k.target_kind.as_str().to_owned(),
+                k.source,
             ))
             .or_default();
-        let column = group
-            .entry((k.version.what_if, k.version.version.clone()))
-            .or_insert_with(|| VersionColumn {
-                version: k.version.version.clone(),
-                what_if: k.version.what_if,
-                probe: probe_words(&row.spec),
-                verdict: "unknown",
-                counts: BTreeMap::new(),
-                members: Vec::new(),
-            });
         let now = &b.now;
         let (state, rotation) = match now.unanimous() {
             Some(s) if now.probers == row.probers => {
@@ -110,8 +115,7 @@ pub fn overview(backends: &[BackendNow]) -> Overview {
                 ("mixed", rotation)
             }
         };
-        *column.counts.entry(state).or_default() += 1;
-        column.members.push(Member {
+        let member = Member {
             id: row.id,
             node: k.node.clone(),
             target: k.target.to_string(),
@@ -122,18 +126,43 @@ pub fn overview(backends: &[BackendNow]) -> Overview {
             states: now.states.iter().map(|(s, n)| (s.as_str(), *n)).collect(),
             reasons: now.reasons.clone(),
             since_ms: now.since.iter().map(|(_, since, _)| ms(*since)).min(),
-        });
+        };
+        let own = (k.version.what_if, k.version.version.clone(), None);
+        let shared = row
+            .also_for
+            .iter()
+            .map(|v| (true, v.clone(), Some(k.version.version.clone())));
+        for (what_if, version, shared_with) in std::iter::once(own).chain(shared) {
+            let column = group
+                .entry((what_if, version.clone()))
+                .or_insert_with(|| VersionColumn {
+                    version,
+                    what_if,
+                    shared_with: shared_with.clone(),
+                    probe: probe_words(&row.spec),
+                    verdict: "unknown",
+                    counts: BTreeMap::new(),
+                    members: Vec::new(),
+                });
+            // Backends of its own beside shared ones (declared at other times): not shared.
+            if column.shared_with != shared_with {
+                column.shared_with = None;
+            }
+            *column.counts.entry(state).or_default() += 1;
+            column.members.push(member.clone());
+        }
     }
     let groups = groups
         .into_iter()
         .map(
-            |((service, object, lb, port, hop, target_kind), columns)| Group {
+            |((service, object, lb, port, hop, target_kind, source), columns)| Group {
                 lb,
                 object,
                 service,
                 port,
                 hop,
                 target_kind,
+                source: source.as_str(),
                 versions: columns
                     .into_values()
                     .map(|mut c| {

@@ -131,11 +131,9 @@ async fn route<S: Store>(
         ["api", "v1", "backends", id] => {
             params::parse(query, &[])?;
             let id = backend_id(id)?;
-            let found = store
-                .backends_now(&Filter::default())
-                .into_iter()
-                .find(|b| b.backend.id == id);
-            let b = found.ok_or_else(|| ApiError::NoBackend(id.to_string()))?;
+            let b = store
+                .backend_now(id)
+                .ok_or_else(|| ApiError::NoBackend(id.to_string()))?;
             Ok(ok_json(&json::backend_now(&b)))
         }
         ["api", "v1", "backends", id, "timeline"] => {
@@ -145,10 +143,7 @@ async fn route<S: Store>(
                 .timeline(id, p.range(now)?)
                 .await?
                 .ok_or_else(|| ApiError::NoBackend(id.to_string()))?;
-            let current = store
-                .backends_now(&Filter::default())
-                .into_iter()
-                .find(|b| b.backend.id == id);
+            let current = store.backend_now(id);
             Ok(ok_json(&json::timeline(
                 &timeline,
                 current.as_ref().map(|b| &b.now),

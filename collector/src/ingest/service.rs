@@ -1,20 +1,27 @@
 //! One task per agent stream: hello, then batches → dedupe → sink → ack.
+//!
+//! An agent's batches pipeline: each is handed to the sink as it arrives (in sequence order,
+//! under the agent's lock) and acknowledged, in order, once the sink has stored it, so several
+//! batches of one agent can ride one flush instead of one flush each. An acknowledgement still
+//! means stored: a copy of a batch whose first copy is still in flight (a reconnect on another
+//! stream) waits for the first copy's fate.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
-use probesim_agent::stream::wire::{counts, events_from_wire, time};
+use probesim_agent::stream::wire::time;
 use probesim_proto::v1::{self, agent_message, collector_message};
-use prost::Message as _;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::RESPONSE_QUEUE;
 use super::hello::agent_info;
 use super::metrics::{IngestMetrics, add};
-use crate::model::{AgentId, AgentInfo, Batch, DropCounts, Sink, SinkError};
+use crate::model::{AgentId, AgentInfo, Sink};
+use pipeline::{Reply, Sequences};
 
 /// The `probesim.v1.Ingest` service over a sink.
 #[derive(Debug)]
@@ -26,10 +33,10 @@ pub struct IngestService<S> {
 struct Shared<S> {
     sink: Arc<S>,
     metrics: Arc<IngestMetrics>,
-    /// Per agent: the highest sequence taken, behind a lock held while a batch is stored, so
-    /// that two streams of one agent (a reconnect before the old stream noticed) never store a
-    /// batch twice. Entries stay for the life of the process: one per agent ever seen.
-    agents: Mutex<HashMap<AgentId, Arc<tokio::sync::Mutex<u64>>>>,
+    /// Per agent: its sequences taken, stored and in flight, so that two streams of one agent
+    /// (a reconnect before the old stream noticed) never store a batch twice. Entries stay for
+    /// the life of the process: one per agent ever seen.
+    agents: Mutex<HashMap<AgentId, Arc<Mutex<Sequences>>>>,
     /// Set when the server shuts down: every stream ends with `UNAVAILABLE`, so that the
     /// server's graceful shutdown, which waits for open streams, does not wait for agents.
     closing: tokio::sync::watch::Sender<bool>,
@@ -154,7 +161,7 @@ impl<S: Sink> Shared<S> {
         result
     }
 
-    fn agent_lock(&self, id: &AgentId) -> Arc<tokio::sync::Mutex<u64>> {
+    fn sequences(&self, id: &AgentId) -> Arc<Mutex<Sequences>> {
         let mut agents = self.agents.lock().unwrap_or_else(PoisonError::into_inner);
         agents.entry(id.clone()).or_default().clone()
     }
@@ -165,11 +172,13 @@ impl<S: Sink> Shared<S> {
         inbound: &mut Streaming<v1::AgentMessage>,
         tx: &Outbound,
     ) -> Result<(), Status> {
-        let lock = self.agent_lock(&info.id);
+        let sequences = self.sequences(&info.id);
         let last = {
-            let mut high = lock.lock().await;
-            *high = (*high).max(self.sink.last_sequence(&info.id).unwrap_or(0));
-            *high
+            let mut seq = lock(&sequences);
+            let durable = self.sink.last_sequence(&info.id).unwrap_or(0);
+            seq.stored = seq.stored.max(durable);
+            seq.taken = seq.taken.max(seq.stored);
+            seq.stored
         };
         let welcome = collector_message::Message::Welcome(v1::Welcome {
             last_sequence: last,
@@ -177,16 +186,47 @@ impl<S: Sink> Shared<S> {
         if tx.send(Ok(send_message(welcome))).await.is_err() {
             return Ok(());
         }
-        while let Some(message) = self.next(inbound).await? {
+        // The queue bounds an agent's batches in flight on one stream.
+        let (queue, replies) = mpsc::channel(super::RESPONSE_QUEUE);
+        let stop = CancellationToken::new();
+        let read = self.read(info, inbound, &sequences, queue, &stop);
+        let answer = async {
+            let answered = self.answer(info, &sequences, replies, tx).await;
+            stop.cancel();
+            answered
+        };
+        // Both run to their end, so that every batch handed to the sink is settled: its fate
+        // known to copies on other streams, the agent's sequences right for its resend.
+        let (read, answered) = tokio::join!(read, answer);
+        answered.and(read)
+    }
+
+    /// Reads the stream's messages and hands its batches to the sink, in order, until the
+    /// stream ends or `stop` (the answers stopped: a batch refused, the agent gone).
+    async fn read<'a>(
+        &'a self,
+        info: &AgentInfo,
+        inbound: &mut Streaming<v1::AgentMessage>,
+        sequences: &Mutex<Sequences>,
+        queue: mpsc::Sender<Reply<'a>>,
+        stop: &CancellationToken,
+    ) -> Result<(), Status> {
+        loop {
+            let message = tokio::select! {
+                m = self.next(inbound) => m?,
+                () = stop.cancelled() => None,
+            };
+            let Some(message) = message else {
+                return Ok(());
+            };
             let reply = match message.message {
                 Some(agent_message::Message::Batch(batch)) => {
-                    let sequence = self.take_batch(info, &lock, batch).await?;
-                    collector_message::Message::Ack(v1::Ack { sequence })
+                    self.take_batch(info, sequences, batch)?
                 }
                 Some(agent_message::Message::Heartbeat(_)) => {
-                    collector_message::Message::Heartbeat(v1::Heartbeat {
+                    Reply::Now(collector_message::Message::Heartbeat(v1::Heartbeat {
                         sent_at_ns: time::to_ns(SystemTime::now()),
-                    })
+                    }))
                 }
                 Some(agent_message::Message::Hello(_)) | None => {
                     add(&self.metrics.protocol_errors, 1);
@@ -196,63 +236,25 @@ impl<S: Sink> Shared<S> {
                     )));
                 }
             };
-            if tx.send(Ok(send_message(reply))).await.is_err() {
-                break;
+            if let Err(mpsc::error::SendError(reply)) = queue.send(reply).await {
+                // Nobody answers any more; a batch handed to the sink is still settled.
+                if let Reply::Stored {
+                    sequence,
+                    stored,
+                    fate,
+                    ..
+                } = reply
+                {
+                    let _ = self.settle(info, sequences, sequence, stored.await, fate);
+                }
+                return Ok(());
             }
         }
-        Ok(())
     }
+}
 
-    /// Stores one batch unless it is a duplicate; returns the sequence to acknowledge.
-    async fn take_batch(
-        &self,
-        info: &AgentInfo,
-        lock: &tokio::sync::Mutex<u64>,
-        batch: v1::Batch,
-    ) -> Result<u64, Status> {
-        let sequence = batch.sequence;
-        add(&self.metrics.bytes, batch.encoded_len() as u64);
-        let mut high = lock.lock().await;
-        if sequence <= *high {
-            add(&self.metrics.duplicates, 1);
-            return Ok(sequence);
-        }
-        let c = counts(&batch);
-        let events = events_from_wire(&batch).map_err(|e| {
-            add(&self.metrics.decode_errors, 1);
-            Status::invalid_argument(format!("agent {} batch {sequence}: {e}", info.id))
-        })?;
-        let dropped = batch.dropped.unwrap_or_default();
-        let model = Batch {
-            agent: info.id.clone(),
-            sequence,
-            sent_at: time::from_ns(batch.sent_at_ns),
-            events,
-            dropped: DropCounts {
-                results: dropped.results,
-                transitions: dropped.transitions,
-                lifecycle: dropped.lifecycle,
-            },
-        };
-        match self.sink.accept(model).await {
-            Ok(()) => {}
-            // The batch can never be stored: resending it would loop forever. It is counted,
-            // logged and acknowledged.
-            Err(e @ SinkError::UnknownBackend { .. }) => {
-                add(&self.metrics.sink_errors, 1);
-                tracing::error!(agent = %info.id, sequence, error = %e, "ingest: batch refused");
-            }
-            Err(e) => {
-                add(&self.metrics.sink_errors, 1);
-                return Err(Status::unavailable(format!(
-                    "agent {} batch {sequence}: {e}",
-                    info.id
-                )));
-            }
-        }
-        *high = sequence;
-        add(&self.metrics.batches, 1);
-        add(&self.metrics.results, c.results);
-        Ok(sequence)
-    }
+mod pipeline;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -55,18 +55,19 @@ fn backend_states(out: &mut String, backends: &[BackendNow]) {
         .map(|(s, _)| (s, ()))
         .collect();
 
-    let mut probers: BTreeMap<(String, &str, &str, &str), u64> = BTreeMap::new();
-    let mut views: BTreeMap<(String, &str, &str, &str), u64> = BTreeMap::new();
+    // Per source too: the node's and the LB's address reading one rule are not summed.
+    let mut probers: BTreeMap<(String, &str, &str, &str, &str), u64> = BTreeMap::new();
+    let mut views: BTreeMap<(String, &str, &str, &str, &str), u64> = BTreeMap::new();
     for b in &live {
         let mut service = service_of(b);
         if !labelled.contains_key(&service) {
             service = OTHER_SERVICE.to_owned();
         }
         let key = &b.backend.key;
-        let (lb, hop) = (key.lb.as_str(), key.hop.as_str());
+        let (lb, hop, source) = (key.lb.as_str(), key.hop.as_str(), key.source.as_str());
         for (state, n) in &b.now.states {
             *probers
-                .entry((service.clone(), lb, hop, state.as_str()))
+                .entry((service.clone(), lb, hop, source, state.as_str()))
                 .or_default() += u64::from(*n);
         }
         let view = match b.now.unanimous() {
@@ -74,7 +75,7 @@ fn backend_states(out: &mut String, backends: &[BackendNow]) {
             None if b.now.probers == 0 => "unknown",
             None => "mixed",
         };
-        *views.entry((service, lb, hop, view)).or_default() += 1;
+        *views.entry((service, lb, hop, source, view)).or_default() += 1;
     }
     header(
         out,
@@ -82,10 +83,10 @@ fn backend_states(out: &mut String, backends: &[BackendNow]) {
         "gauge",
         "Virtual probers per current LB state, summed over the backends of a Service.",
     );
-    for ((service, lb, hop, state), n) in &probers {
+    for ((service, lb, hop, source, state), n) in &probers {
         let _ = writeln!(
             out,
-            "probesim_backend_probers{{lb=\"{lb}\",service=\"{}\",hop=\"{hop}\",state=\"{state}\"}} {n}",
+            "probesim_backend_probers{{lb=\"{lb}\",service=\"{}\",hop=\"{hop}\",source=\"{source}\",state=\"{state}\"}} {n}",
             escape(service)
         );
     }
@@ -95,10 +96,10 @@ fn backend_states(out: &mut String, backends: &[BackendNow]) {
         "gauge",
         "Backends by the state all their virtual probers agree on (mixed: they disagree; unknown: no transition yet).",
     );
-    for ((service, lb, hop, view), n) in &views {
+    for ((service, lb, hop, source, view), n) in &views {
         let _ = writeln!(
             out,
-            "probesim_backends{{lb=\"{lb}\",service=\"{}\",hop=\"{hop}\",view=\"{view}\"}} {n}",
+            "probesim_backends{{lb=\"{lb}\",service=\"{}\",hop=\"{hop}\",source=\"{source}\",view=\"{view}\"}} {n}",
             escape(service)
         );
     }

@@ -4,6 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use probesim_agent::clock::rfc3339;
+use probesim_agent::event::SourceMode;
 use serde::Serializer;
 
 use super::Report;
@@ -39,6 +40,18 @@ pub fn time<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
 pub fn opt_time<S: Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
     match t {
         Some(t) => time(t, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// A probe source by its name (`node`, `lb-source`, `syn`, `observed`).
+pub fn source<S: Serializer>(m: &SourceMode, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(m.as_str())
+}
+
+pub fn opt_source<S: Serializer>(m: &Option<SourceMode>, s: S) -> Result<S::Ok, S::Error> {
+    match m {
+        Some(m) => source(m, s),
         None => s.serialize_none(),
     }
 }

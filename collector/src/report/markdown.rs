@@ -3,10 +3,11 @@
 
 use std::fmt::Write;
 
-use super::text::{covered, sentence, severity, stats};
+use super::text::{covered, covered_pods, sentence, severity, stats};
 use super::words::{clock, lb, secs};
 use super::{Report, ServiceReport};
 use probesim_agent::clock::rfc3339;
+use probesim_agent::event::SourceMode;
 
 pub fn render(report: &Report) -> String {
     let mut out = String::from("# probesim report\n\n");
@@ -45,27 +46,53 @@ fn service(out: &mut String, s: &ServiceReport) {
     for f in &s.findings {
         let _ = writeln!(out, "- **{}**: {}", severity(f.severity), sentence(f));
     }
-    for p in s.pods.iter().filter(|p| p.covered == Some(true)) {
-        let _ = writeln!(out, "- **ok**: {}", covered(p));
+    let several = s.latencies_by_source.len() > 1;
+    for p in covered_pods(s) {
+        let _ = writeln!(out, "- **ok**: {}", covered(p, several));
     }
     if s.findings.is_empty() {
         let _ = writeln!(out, "- **ok**: no finding");
     }
-    let l = &s.latencies;
-    let rows: Vec<(&str, super::Stats)> = [
-        ("registration", l.registration),
-        ("detection", l.detection),
-        ("drain exposure", l.drain_exposure),
-    ]
-    .into_iter()
-    .filter_map(|(n, s)| s.map(|s| (n, s)))
-    .collect();
+    // One source: the table as it always was; several: a source column.
+    let per_source: Vec<(Option<SourceMode>, super::Latencies)> = if several {
+        s.latencies_by_source
+            .iter()
+            .map(|l| (Some(l.source), l.latencies))
+            .collect()
+    } else {
+        vec![(None, s.latencies)]
+    };
+    let rows: Vec<(Option<SourceMode>, &str, super::Stats)> = per_source
+        .iter()
+        .flat_map(|(source, l)| {
+            [
+                ("registration", l.registration),
+                ("detection", l.detection),
+                ("drain exposure", l.drain_exposure),
+            ]
+            .into_iter()
+            .filter_map(move |(n, st)| st.map(|st| (*source, n, st)))
+        })
+        .collect();
     if !rows.is_empty() {
-        out.push_str("\n| latency | min / median / max over probers |\n|---|---|\n");
-        for (name, st) in rows {
-            let _ = writeln!(out, "| {name} | {} |", stats(&st));
+        let head = if several { "| source " } else { "" };
+        let rule = if several { "|---" } else { "" };
+        let _ = write!(
+            out,
+            "\n{head}| latency | min / median / max over probers |\n{rule}|---|---|\n"
+        );
+        for (source, name, st) in rows {
+            let source = source.map_or(String::new(), |s| format!("| {} ", s.as_str()));
+            let _ = writeln!(out, "{source}| {name} | {} |", stats(&st));
         }
     }
+    let source_cell = |m: SourceMode| {
+        if several {
+            format!(" ({})", m.as_str())
+        } else {
+            String::new()
+        }
+    };
     if !s.pods.is_empty() {
         out.push_str(
             "\n| pod | grace | preStop | stopped accepting | LB stops sending (max) | exposed |\n\
@@ -75,8 +102,9 @@ fn service(out: &mut String, s: &ServiceReport) {
             let opt = |d: Option<std::time::Duration>| d.map_or("?".to_owned(), secs);
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} |",
+                "| {}{} | {} | {} | {} | {} | {} |",
                 p.pod,
+                source_cell(p.source),
                 p.grace_period_s
                     .map_or("?".to_owned(), |g| format!("{g} s")),
                 p.pre_stop.as_deref().unwrap_or("none"),
@@ -91,9 +119,10 @@ fn service(out: &mut String, s: &ServiceReport) {
         for w in &s.node_windows {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {}{} |",
+                "| {} | {}{} | {} | {} | {}{} |",
                 w.node,
                 lb(w.lb),
+                source_cell(w.source),
                 clock(w.from),
                 w.cause,
                 secs(w.in_rotation.max),

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use probesim_agent::event::SourceMode;
 use probesim_agent::model::LbKind;
 
 use super::*;
@@ -23,11 +24,20 @@ fn small() -> Report {
                     .to_owned(),
                 advice: Some("raise preStop to ≥ 18 s".to_owned()),
             }],
+            source: Some(SourceMode::LbSource),
             latencies: Latencies {
                 registration: None,
                 detection: None,
                 drain_exposure: exposure,
             },
+            latencies_by_source: vec![SourceLatencies {
+                source: SourceMode::LbSource,
+                latencies: Latencies {
+                    registration: None,
+                    detection: None,
+                    drain_exposure: exposure,
+                },
+            }],
             versions: Vec::new(),
             endpoints: None,
             hops: Vec::new(),
@@ -37,6 +47,7 @@ fn small() -> Report {
                 pod: "default/web-7d9".to_owned(),
                 node: Some("node-1".to_owned()),
                 lb: LbKind::Alb,
+                source: SourceMode::LbSource,
                 terminating_at: at(100.0),
                 grace_period_s: Some(30),
                 pre_stop: Some("sleep 4".to_owned()),
@@ -105,6 +116,9 @@ fn json_view_keeps_the_documented_names_units_and_times() {
     assert_eq!(p["stopped_accepting_after_s"], 4.1);
     assert_eq!(p["pre_stop_short_by_s"], 13.1);
     assert_eq!(p["needed_pre_stop_s"], 18);
+    assert_eq!(p["source"], "lb-source");
+    assert_eq!(s["source"], "lb-source");
+    assert_eq!(s["latencies_by_source"][0]["source"], "lb-source");
     let keys: Vec<&str> = s.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(
         keys,
@@ -115,10 +129,12 @@ fn json_view_keeps_the_documented_names_units_and_times() {
             "first_failing_hop",
             "hops",
             "latencies",
+            "latencies_by_source",
             "node_windows",
             "objects",
             "pods",
             "service",
+            "source",
             "versions",
         ]
     );
@@ -167,4 +183,54 @@ fn a_node_proxy_outage_is_a_sentence_in_text_and_markdown_and_an_entry_in_json()
     let json: serde_json::Value = serde_json::from_str(&render(&report, Format::Json)).unwrap();
     assert_eq!(json["node_proxy"][0]["node"], "aks-nodepool1-0");
     assert_eq!(json["node_proxy"][0]["error"], "HTTP 503");
+}
+
+/// [`small`] with the pod's drain also measured on the real ALB's observed probes.
+fn two_sources() -> Report {
+    let mut r = small();
+    let s = &mut r.services[0];
+    let observed = Latencies {
+        registration: None,
+        detection: None,
+        drain_exposure: Stats::of(vec![Duration::from_millis(2_000)]),
+    };
+    s.latencies_by_source.push(SourceLatencies {
+        source: SourceMode::Observed,
+        latencies: observed,
+    });
+    let mut pod = s.pods[0].clone();
+    pod.source = SourceMode::Observed;
+    pod.covered = Some(true);
+    pod.lb_stops_sending_after = Stats::of(vec![Duration::from_millis(6_100)]);
+    s.pods.push(pod);
+    r
+}
+
+#[test]
+fn text_and_markdown_name_the_source_of_latencies_and_pods_when_there_are_several() {
+    let text = render(&two_sources(), Format::Text);
+    assert!(
+        text.contains(
+            "  ok: pod default/web-7d9: preStop covers the drain (stopped accepting 4.1 s after \
+             Terminating, the real ALB (observed: its real probes) stopped sending by 6.1 s)\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "  latencies emulated from the LB's address (min / median / max over probers): \
+             drain exposure 13.1 / 13.1 / 13.1 s (n=1)\n  latencies observed: its real probes"
+        ),
+        "{text}"
+    );
+    let md = render(&two_sources(), Format::Markdown);
+    assert!(
+        md.contains(
+            "| source | latency | min / median / max over probers |\n|---|---|---|\n\
+             | lb-source | drain exposure | 13.1 / 13.1 / 13.1 s (n=1) |\n\
+             | observed | drain exposure | 2.0 / 2.0 / 2.0 s (n=1) |\n"
+        ),
+        "{md}"
+    );
+    assert!(md.contains("| default/web-7d9 (observed) | 30 s |"), "{md}");
 }

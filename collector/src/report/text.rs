@@ -76,12 +76,30 @@ fn service(out: &mut String, s: &ServiceReport) {
             s.backends.len()
         );
     }
-    for p in s.pods.iter().filter(|p| p.covered == Some(true)) {
-        let _ = writeln!(out, "  ok: {}", covered(p));
+    let several = s.latencies_by_source.len() > 1;
+    for p in covered_pods(s) {
+        let _ = writeln!(out, "  ok: {}", covered(p, several));
     }
-    if let Some(l) = latencies(&s.latencies) {
+    if several {
+        for l in &s.latencies_by_source {
+            if let Some(text) = latencies(&l.latencies) {
+                let _ = writeln!(
+                    out,
+                    "  latencies {} (min / median / max over probers): {text}",
+                    super::words::source(l.source)
+                );
+            }
+        }
+    } else if let Some(l) = latencies(&s.latencies) {
         let _ = writeln!(out, "  latencies (min / median / max over probers): {l}");
     }
+}
+
+/// The pods whose preStop covers the drain, measured from the Service's own source or observed.
+pub fn covered_pods(s: &ServiceReport) -> impl Iterator<Item = &PodDrainReport> {
+    s.pods
+        .iter()
+        .filter(|p| p.covered == Some(true) && crate::analysis::speaks(p.source, s.source))
 }
 
 pub fn severity(s: Severity) -> &'static str {
@@ -100,14 +118,15 @@ pub fn sentence(f: &Finding) -> String {
     }
 }
 
-pub fn covered(p: &PodDrainReport) -> String {
+/// "pod web-1: preStop covers the drain (...)", naming the source when `several`.
+pub fn covered(p: &PodDrainReport, several: bool) -> String {
     let mut s = format!("pod {}: preStop covers the drain", p.pod);
     if let (Some(stopped), Some(lb)) = (p.stopped_accepting_after, p.lb_stops_sending_after) {
         let _ = write!(
             s,
-            " (stopped accepting {} after Terminating, the {} stopped sending by {})",
+            " (stopped accepting {} after Terminating, {} stopped sending by {})",
             secs(stopped),
-            super::words::lb(p.lb),
+            super::words::lb_from(p.lb, p.source, several),
             secs(lb.max)
         );
     }

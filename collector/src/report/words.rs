@@ -4,6 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use probesim_agent::clock::time_of_day;
+use probesim_agent::event::SourceMode;
 use probesim_agent::lb::verdict::Reason;
 use probesim_agent::model::{LbKind, ProbeProtocol, ProbeSpec, TargetKind};
 
@@ -25,6 +26,28 @@ pub fn lb(lb: LbKind) -> &'static str {
         LbKind::Alb => "ALB",
         LbKind::Nlb => "NLB",
         LbKind::Clb => "CLB",
+    }
+}
+
+/// Where probes come from, as a phrase after the LB's name: `emulated from the LB's address`;
+/// `observed` results are the real LB's own probes, never an emulation.
+pub fn source(source: SourceMode) -> &'static str {
+    match source {
+        SourceMode::Node => "emulated from the node's address",
+        SourceMode::LbSource => "emulated from the LB's address",
+        SourceMode::Syn => "emulated with SYN probes",
+        SourceMode::Observed => "observed: its real probes",
+    }
+}
+
+/// The LB as a finding's subject: `the ALB`, `the real ALB (observed: its real probes)`, or
+/// `the ALB (emulated from the node's address)` when the Service is probed from more than one
+/// source. Observed results always say so: they are what the LB did, not what it would do.
+pub fn lb_from(kind: LbKind, from: SourceMode, several: bool) -> String {
+    match from {
+        SourceMode::Observed => format!("the real {} ({})", lb(kind), source(from)),
+        _ if several => format!("the {} ({})", lb(kind), source(from)),
+        _ => format!("the {}", lb(kind)),
     }
 }
 

@@ -10,6 +10,7 @@ mod sink;
 mod write;
 mod writer;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
@@ -23,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use super::{BackendNow, Filter, Store, StoreConfig, TimeRange, Timeline};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-use crate::model::{History, SinkError};
+use crate::model::{AgentId, History, SinkError};
 use crate::timeline::{AgentRow, BackendRow, BackendRowId, LbNow, Pending, Registry};
 pub use retention::Swept;
 use schema::storage;
@@ -49,7 +50,8 @@ struct Inner {
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
-type Waiter = oneshot::Sender<Result<(), SinkError>>;
+/// A batch waiting for the flush that stores it: its agent, its sequence, where to answer.
+type Waiter = (AgentId, u64, oneshot::Sender<Result<(), SinkError>>);
 
 #[derive(Debug, Default)]
 struct State {
@@ -60,6 +62,10 @@ struct State {
     now: LbNow,
     pending: Pending,
     waiters: Vec<Waiter>,
+    /// Per agent, the lowest sequence a failed flush refused: a later batch of the agent is
+    /// refused until that one comes again, since taking it would make the resend of the
+    /// refused ones look like duplicates of it (an agent's batches pipeline).
+    refused: HashMap<AgentId, u64>,
     closed: bool,
 }
 
@@ -177,12 +183,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The agent's number of a stored backend (as the agent that declared it last knows it).
+/// The agent's number of a stored backend (as the agent that declared it last knows it): one
+/// lookup in the registry's index, so a history of many backends stays linear under the lock.
 fn agent_number(registry: &Registry, backend: &BackendRow) -> BackendId {
     registry
-        .bindings_of(&backend.agent)
-        .and_then(|ids| ids.iter().find(|(_, row)| **row == backend.id))
-        .map_or(u64::try_from(backend.id).unwrap_or(0), |(id, _)| *id)
+        .number_of(&backend.agent, backend.id)
+        .unwrap_or_else(|| u64::try_from(backend.id).unwrap_or(0))
 }
 
 impl Store for SqliteStore {
@@ -241,6 +247,14 @@ impl Store for SqliteStore {
             .collect();
         out.sort_by_key(|b| b.backend.id);
         out
+    }
+
+    fn backend_now(&self, backend: BackendRowId) -> Option<BackendNow> {
+        let state = self.state();
+        state.durable.backends.get(&backend).map(|b| BackendNow {
+            backend: b.clone(),
+            now: state.now.summary(b.id),
+        })
     }
 
     fn backend_id(&self, key: &BackendKey) -> Option<BackendRowId> {

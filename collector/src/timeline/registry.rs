@@ -17,6 +17,9 @@ pub struct Registry {
     pub agents: HashMap<AgentId, AgentRow>,
     pub backends: HashMap<BackendRowId, BackendRow>,
     bindings: HashMap<AgentId, HashMap<BackendId, BackendRowId>>,
+    /// `bindings` the other way round: an agent's number of a stored backend, found in one
+    /// lookup by history queries (the latest binding wins).
+    numbers: HashMap<(AgentId, BackendRowId), BackendId>,
     by_key: HashMap<Arc<BackendKey>, BackendRowId>,
     next_row: BackendRowId,
 }
@@ -54,6 +57,11 @@ impl Registry {
         self.bindings.get(agent)
     }
 
+    /// The number `agent` knows the stored backend `row` by, as it bound it last.
+    pub fn number_of(&self, agent: &AgentId, row: BackendRowId) -> Option<BackendId> {
+        self.numbers.get(&(agent.clone(), row)).copied()
+    }
+
     pub fn row_of_key(&self, key: &BackendKey) -> Option<BackendRowId> {
         self.by_key.get(key).copied()
     }
@@ -66,7 +74,19 @@ impl Registry {
     }
 
     pub fn bind(&mut self, agent: AgentId, id: BackendId, row: BackendRowId) {
-        self.bindings.entry(agent).or_default().insert(id, row);
+        let old = self
+            .bindings
+            .entry(agent.clone())
+            .or_default()
+            .insert(id, row);
+        // The id stood for another row before: that row's number is no longer this id.
+        if let Some(old) = old.filter(|old| *old != row) {
+            let key = (agent.clone(), old);
+            if self.numbers.get(&key) == Some(&id) {
+                self.numbers.remove(&key);
+            }
+        }
+        self.numbers.insert((agent, row), id);
     }
 
     pub fn put_backend(&mut self, backend: BackendRow) {
@@ -104,5 +124,31 @@ impl Registry {
         for ids in self.bindings.values_mut() {
             ids.retain(|_, row| !rows.contains(row));
         }
+        self.numbers.retain(|(_, row), _| !rows.contains(row));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_agents_number_of_a_row_follows_its_latest_binding_and_forgetting() {
+        let a: AgentId = Arc::from("node-1/a");
+        let b: AgentId = Arc::from("node-2/b");
+        let mut r = Registry::default();
+        r.bind(a.clone(), 7, 1);
+        r.bind(b.clone(), 3, 1);
+        r.bind(a.clone(), 8, 2);
+        assert_eq!(
+            (r.number_of(&a, 1), r.number_of(&b, 1), r.number_of(&a, 2)),
+            (Some(7), Some(3), Some(8))
+        );
+        // Id 7 now stands for row 2: row 1 has no number of agent a any more.
+        r.bind(a.clone(), 7, 2);
+        assert_eq!((r.number_of(&a, 1), r.number_of(&a, 2)), (None, Some(7)));
+        r.forget_backends(&[2]);
+        assert_eq!((r.number_of(&a, 2), r.row_of(&a, 7)), (None, None));
+        assert_eq!(r.number_of(&b, 1), Some(3));
     }
 }

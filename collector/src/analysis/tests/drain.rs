@@ -17,7 +17,7 @@ use crate::report::{FindingKind, PodDrainReport, Stats};
 const POD: &str = "default/web-7d9";
 const IP: &str = "10.244.1.7:8080";
 
-fn lifecycle(grace: &str, pre_stop: &str) -> Vec<Lifecycle> {
+pub(super) fn lifecycle(grace: &str, pre_stop: &str) -> Vec<Lifecycle> {
     let pod = ("Pod", "default", "web-7d9");
     let mut ready = event(LifecycleKind::PodReady, pod, Some(10.0), 10.3, &[]);
     let mut term = event(
@@ -46,7 +46,7 @@ fn lifecycle(grace: &str, pre_stop: &str) -> Vec<Lifecycle> {
 
 /// The pod's ALB backend: registered on Ready (prober `i` healthy at `11 + i`), serving until
 /// `stop`, refusing after.
-fn alb(stop: u64) -> B {
+pub(super) fn alb(stop: u64) -> B {
     let mut b = B::new(
         "default/web",
         "node-1",

@@ -360,3 +360,47 @@ fn ui_lanes_index_finds_the_same_events_as_checking_each_and_tells_copies_once()
         ]
     );
 }
+
+#[test]
+fn ui_lanes_put_each_source_of_a_rule_together_emulated_sources_first_observed_last() {
+    use probesim_agent::event::SourceMode::{LbSource, Node, Observed};
+    let of = |pod: u8, source| {
+        let mut b = history_backend(Vec::new(), Vec::new());
+        let mut key = synthetic::backend(1, "web", "node-1", pod).key.clone();
+        key.source = source;
+        b.key = key;
+        b
+    };
+    let history = History {
+        backends: vec![
+            of(6, Observed),
+            of(5, LbSource),
+            of(6, Node),
+            of(5, Observed),
+            of(6, LbSource),
+            of(5, Node),
+        ],
+        ..History::default()
+    };
+    let range = TimeRange {
+        from: at_ms(T0),
+        to: at_ms(T0 + 10_000),
+    };
+    let lanes = lanes(&history, range, |_| None);
+    let order: Vec<(&str, Option<&str>)> = lanes
+        .lanes
+        .iter()
+        .map(|l| (l.key.source.as_str(), l.key.pod.as_deref()))
+        .collect();
+    assert_eq!(
+        order,
+        vec![
+            ("node", Some("default/web-5")),
+            ("node", Some("default/web-6")),
+            ("lb-source", Some("default/web-5")),
+            ("lb-source", Some("default/web-6")),
+            ("observed", Some("default/web-5")),
+            ("observed", Some("default/web-6")),
+        ]
+    );
+}

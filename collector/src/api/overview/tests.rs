@@ -1,7 +1,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use probesim_agent::event::SpecVersion;
+use probesim_agent::event::{SourceMode, SpecVersion};
 use probesim_agent::lb::health::LbState;
 
 use super::*;
@@ -73,6 +73,52 @@ fn ui_overview_puts_what_if_versions_beside_the_current_one_with_their_verdicts(
     assert_eq!(g.versions[1].counts.get("unhealthy"), Some(&2));
 }
 
+fn from_source(mut b: BackendNow, source: SourceMode) -> BackendNow {
+    let mut key = (*b.backend.key).clone();
+    key.source = source;
+    b.backend.key = Arc::new(key);
+    b
+}
+
+#[test]
+fn ui_overview_keeps_each_probe_source_of_a_rule_apart_instead_of_calling_the_rule_partial() {
+    use SourceMode::{LbSource, Node, Observed};
+    let backends = vec![
+        from_source(backend(1, 5, "1.23", false, &[(LbState::Healthy, 8)]), Node),
+        from_source(backend(2, 6, "1.23", false, &[(LbState::Healthy, 8)]), Node),
+        from_source(
+            backend(3, 5, "1.23", false, &[(LbState::Unhealthy, 8)]),
+            LbSource,
+        ),
+        from_source(
+            backend(4, 6, "1.23", false, &[(LbState::Unhealthy, 8)]),
+            LbSource,
+        ),
+        from_source(
+            backend(5, 5, "1.23", false, &[(LbState::Unhealthy, 2)]),
+            Observed,
+        ),
+    ];
+    let o = overview(&backends);
+    let groups: Vec<(&str, &str, usize)> = o
+        .groups
+        .iter()
+        .map(|g| {
+            let c = &g.versions[0];
+            (g.source, c.verdict, c.members.len())
+        })
+        .collect();
+    assert_eq!(
+        groups,
+        vec![
+            ("node", "ok", 2),
+            ("lb-source", "fails", 2),
+            ("observed", "fails", 1)
+        ]
+    );
+    assert!(o.groups.iter().all(|g| g.port == 80 && g.hop == "lb"));
+}
+
 #[test]
 fn ui_overview_members_are_mixed_or_unknown_until_every_prober_agrees() {
     type Row<'a> = (&'a [(LbState, u32)], &'a str, &'a str);
@@ -119,4 +165,50 @@ fn ui_overview_verdicts_cover_every_mix_of_rotations() {
         let members: Vec<Member> = rotations.iter().map(|r| member(*r)).collect();
         assert_eq!(verdict(&members), expected, "{rotations:?}");
     }
+}
+
+fn also_for(mut b: BackendNow, versions: &[&str]) -> BackendNow {
+    b.backend.also_for = versions.iter().map(|v| (*v).to_owned()).collect();
+    b
+}
+
+#[test]
+fn ui_overview_gives_a_what_if_version_sharing_the_current_probe_its_own_column_marked_shared() {
+    let backends = vec![
+        also_for(
+            backend(1, 5, "1.23", false, &[(LbState::Healthy, 8)]),
+            &["1.24"],
+        ),
+        also_for(
+            backend(2, 6, "1.23", false, &[(LbState::Unhealthy, 8)]),
+            &["1.24"],
+        ),
+        backend(3, 5, "1.25", true, &[(LbState::Unhealthy, 8)]),
+        backend(4, 6, "1.25", true, &[(LbState::Unhealthy, 8)]),
+    ];
+    let o = overview(&backends);
+    assert_eq!((o.backends, o.groups.len()), (4, 1));
+    type Column<'a> = (&'a str, bool, Option<&'a str>, &'a str, Vec<i64>);
+    let columns: Vec<Column<'_>> = o.groups[0]
+        .versions
+        .iter()
+        .map(|c| {
+            (
+                c.version.as_str(),
+                c.what_if,
+                c.shared_with.as_deref(),
+                c.verdict,
+                c.members.iter().map(|m| m.id).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        columns,
+        vec![
+            ("1.23", false, None, "partial", vec![1, 2]),
+            ("1.24", true, Some("1.23"), "partial", vec![1, 2]),
+            ("1.25", true, None, "fails", vec![3, 4]),
+        ]
+    );
+    assert_eq!(o.groups[0].versions[1].counts.get("unhealthy"), Some(&1));
 }

@@ -54,9 +54,27 @@ fn services_beyond_the_label_limit_are_summed_under_other() {
     );
     assert!(services.contains(OTHER_SERVICE));
     // 11 small Services did not make it: 8 probers each, all unhealthy, under "other".
-    let other =
-        "probesim_backend_probers{lb=\"alb\",service=\"other\",hop=\"lb\",state=\"unhealthy\"} 88";
+    let other = "probesim_backend_probers{lb=\"alb\",service=\"other\",hop=\"lb\",source=\"node\",state=\"unhealthy\"} 88";
     assert!(text.lines().any(|l| l == other), "{other}");
+}
+
+#[test]
+fn the_same_rule_probed_from_two_sources_is_counted_per_source_not_summed() {
+    let mut lb_source = backend_now(2, "web", vec![(LbState::Unhealthy, 8)]);
+    let mut key = (*lb_source.backend.key).clone();
+    key.source = probesim_agent::event::SourceMode::LbSource;
+    lb_source.backend.key = Arc::new(key);
+    let backends = vec![
+        backend_now(1, "web", vec![(LbState::Healthy, 8)]),
+        lb_source,
+    ];
+    let text = render(&Metrics::default(), &backends, &[]);
+    for (source, view) in [("node", "healthy"), ("lb-source", "unhealthy")] {
+        let line = format!(
+            "probesim_backends{{lb=\"alb\",service=\"default/web\",hop=\"lb\",source=\"{source}\",view=\"{view}\"}} 1"
+        );
+        assert!(text.lines().any(|l| l == line), "{line}\n{text}");
+    }
 }
 
 #[test]
@@ -73,7 +91,7 @@ fn a_backend_with_disagreeing_probers_is_mixed_and_one_without_transitions_unkno
     let text = render(&Metrics::default(), &backends, &[]);
     for view in ["mixed", "unknown", "healthy"] {
         let line = format!(
-            "probesim_backends{{lb=\"alb\",service=\"default/web\",hop=\"lb\",view=\"{view}\"}} 1"
+            "probesim_backends{{lb=\"alb\",service=\"default/web\",hop=\"lb\",source=\"node\",view=\"{view}\"}} 1"
         );
         assert!(text.lines().any(|l| l == line), "{line}\n{text}");
     }

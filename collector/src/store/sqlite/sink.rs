@@ -88,6 +88,15 @@ impl SqliteStore {
             )));
         }
         let (agent, sequence) = (batch.agent.clone(), batch.sequence);
+        if let Some(low) = state.refused.get(&agent).copied() {
+            if sequence > low {
+                return Err(SinkError::Storage(format!(
+                    "agent {agent}: batch {low} was not stored; batch {sequence} waits until it \
+                     is sent again"
+                )));
+            }
+            state.refused.remove(&agent);
+        }
         match apply(&mut state.live, &mut state.pending, batch) {
             Err(e) => {
                 Metrics::add(&inner.metrics.rejected, 1);
@@ -104,7 +113,7 @@ impl SqliteStore {
             Ok(Applied::Taken) => {}
         }
         let (tx, rx) = oneshot::channel();
-        state.waiters.push(tx);
+        state.waiters.push((agent, sequence, tx));
         Ok(Some(rx))
     }
 }

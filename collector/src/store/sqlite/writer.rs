@@ -70,7 +70,7 @@ pub async fn flush(inner: &Arc<Inner>) {
                     durable.backends.get(&row).map(|b| b.key.lb)
                 });
             }
-            for waiter in waiters {
+            for (_, _, waiter) in waiters {
                 let _ = waiter.send(Ok(()));
             }
         }
@@ -92,10 +92,14 @@ fn fail(inner: &Inner, mut waiters: Vec<Waiter>, message: String) {
         state.live = state.durable.clone();
         state.pending = Default::default();
         waiters.append(&mut state.waiters);
+        for (agent, sequence, _) in &waiters {
+            let low = state.refused.entry(agent.clone()).or_insert(*sequence);
+            *low = (*low).min(*sequence);
+        }
     }
     Metrics::add(&inner.metrics.storage_errors, 1);
     Metrics::add(&inner.metrics.failed_batches, waiters.len() as u64);
-    for waiter in waiters {
+    for (_, _, waiter) in waiters {
         let _ = waiter.send(Err(SinkError::Storage(message.clone())));
     }
 }
