@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use probesim_agent::daemon::{self, DaemonConfig, DiscoverOptions, metrics::Metrics, observed};
+use probesim_agent::discovery::sources::{self, SourceChoice, SourcePolicy};
 use probesim_agent::discovery::watch;
 use probesim_agent::engine::EngineConfig;
 use probesim_agent::event::{Event, SourceMode};
@@ -13,7 +14,6 @@ use probesim_agent::lb::health::EmulationSettings;
 use probesim_agent::lb::{Settings, aws::AwsSettings, azure::AzureSettings};
 use probesim_agent::model::Cloud;
 use probesim_agent::observe::ObserverConfig;
-use probesim_agent::discovery::sources::{self, SourceChoice, SourcePolicy};
 use probesim_agent::source::SourceSet;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -197,14 +197,13 @@ async fn run_agent(
         let client = kube::Client::try_from(config).map_err(|e| e.to_string())?;
         Ok((client, node_proxy))
     });
-    let (client, node_proxy_client) =
-        match clients {
-            Ok(clients) => clients,
-            Err(e) => {
-                tracing::error!(node = %node, error = %e, "agent: no client");
-                return;
-            }
-        };
+    let (client, node_proxy_client) = match clients {
+        Ok(clients) => clients,
+        Err(e) => {
+            tracing::error!(node = %node, error = %e, "agent: no client");
+            return;
+        }
+    };
     let mut tasks = JoinSet::new();
     let (shared, lifecycle) = watch::start(client.clone(), &node, &mut tasks);
     let discover = DiscoverOptions {
@@ -331,7 +330,8 @@ type Sources = Vec<(SourceMode, probesim_agent::probe::ProbeSource)>;
 /// The probe sources `policy` gives `cloud`'s LBs, set up in the calling thread's namespace (the
 /// node's). SYN probes leave from the LB's address when lb-source is set up.
 fn sources(policy: &SourcePolicy, cloud: Cloud) -> Result<(SourceSet, Sources), String> {
-    let config = sources::setup_for(&policy.modes_in(cloud), cloud, &[]).map_err(|e| e.to_string())?;
+    let config =
+        sources::setup_for(&policy.modes_in(cloud), cloud, &[]).map_err(|e| e.to_string())?;
     let set = SourceSet::start(&config).map_err(|e| e.to_string())?;
     let sources = set.probe_sources();
     Ok((set, sources))

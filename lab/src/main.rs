@@ -193,7 +193,11 @@ async fn play_and_report(
     if options.keep_running && !stop.is_cancelled() {
         // The agents keep probing and the collector keeps serving: the web UI shows live data
         // until Ctrl-C; the agents' results are compared with the collector's at the end.
-        let (_, now) = probesim.collector.report().await.map_err(anyhow::Error::msg)?;
+        let (_, now) = probesim
+            .collector
+            .report()
+            .await
+            .map_err(anyhow::Error::msg)?;
         print_run(&report, Some((&now, None)), options.output)?;
         keep_running(options, stop).await;
         eprintln!("stopping the agents...");
@@ -205,7 +209,11 @@ async fn play_and_report(
     eprintln!("stopping the agents...");
     let (collector, outcome) = probesim.finish().await.map_err(anyhow::Error::msg)?;
     let counts = (outcome.results_reported, outcome.results_stored);
-    print_run(&report, Some((&outcome.report, Some(counts))), options.output)?;
+    print_run(
+        &report,
+        Some((&outcome.report, Some(counts))),
+        options.output,
+    )?;
     passed &= all_stored(&outcome);
     collector.stop().await.map_err(anyhow::Error::msg)?;
     Ok(passed)

@@ -7,7 +7,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use probesim_agent::event::Hop;
+use probesim_agent::event::{Hop, SourceMode};
 
 use probesim_collector::report::ServiceReport;
 use probesim_lab::cluster::Cluster;
@@ -97,7 +97,44 @@ fn s1_aks_upgrade_to_1_24_takes_ingress_nginx_offline_until_the_probe_path_is_se
 
 #[test]
 fn s2_a_network_policy_drops_probes_from_168_63_129_16_but_not_the_nodes_own() {
-    run("s2");
+    let Some((_, outcome)) = run("s2") else {
+        return;
+    };
+    // The agents probe from both addresses. On the pod's node only the LB's is dropped; from
+    // the other node kube-proxy forwards with that node's address, which the policy drops too.
+    let web = service(&outcome, "shop/web");
+    let detections = |node: &str, source: SourceMode| -> usize {
+        web.backends
+            .iter()
+            .filter(|b| b.hop == "lb" && b.node == node && b.source == source)
+            .filter_map(|b| b.latencies.detection.as_ref())
+            .map(|d| d.count)
+            .sum()
+    };
+    let seen = [
+        ("aks-nodepool1-0", SourceMode::LbSource),
+        ("aks-nodepool1-0", SourceMode::Node),
+        ("aks-nodepool1-1", SourceMode::LbSource),
+        ("aks-nodepool1-1", SourceMode::Node),
+    ]
+    .map(|(node, source)| (node, source, detections(node, source) > 0));
+    assert_eq!(
+        seen,
+        [
+            ("aks-nodepool1-0", SourceMode::LbSource, true),
+            ("aks-nodepool1-0", SourceMode::Node, false),
+            ("aks-nodepool1-1", SourceMode::LbSource, true),
+            ("aks-nodepool1-1", SourceMode::Node, true),
+        ],
+        "which readings saw the policy take the backend out"
+    );
+    let sources: Vec<SourceMode> = web.versions.iter().map(|v| v.source).collect();
+    assert_eq!(sources, [SourceMode::Node, SourceMode::LbSource]);
+    assert_eq!(
+        web.source,
+        Some(SourceMode::LbSource),
+        "the LB's address speaks"
+    );
 }
 
 #[test]

@@ -164,8 +164,8 @@ async fn serve(
     let shutdown = CancellationToken::new();
     let config = kube_config(args.api_server.as_deref()).await?;
     // The node-proxy check sends one request per check: a client without kube's retries.
-    let node_proxy_client = daemon::node_proxy::client(config.clone())
-        .context("building the Kubernetes client")?;
+    let node_proxy_client =
+        daemon::node_proxy::client(config.clone()).context("building the Kubernetes client")?;
     let client = kube::Client::try_from(config).context("building the Kubernetes client")?;
     let metrics = Arc::new(Metrics::new());
     let mut tasks = JoinSet::new();
@@ -240,7 +240,16 @@ async fn serve(
         sources,
         observe,
     };
-    let ran = daemon::run(config, node_proxy_client, watch, lifecycle, metrics, events, shutdown).await;
+    let ran = daemon::run(
+        config,
+        node_proxy_client,
+        watch,
+        lifecycle,
+        metrics,
+        events,
+        shutdown,
+    )
+    .await;
     if let Some(stream) = stream {
         stream.shutdown().await;
     }
@@ -254,9 +263,7 @@ async fn serve(
 type ObserveFlags = (Option<observed::Interfaces>, Vec<observed::Network>);
 
 /// `--observe` and `--observe-lb-network`, checked before anything connects.
-fn observe_flags(
-    args: &RunArgs,
-) -> anyhow::Result<ObserveFlags> {
+fn observe_flags(args: &RunArgs) -> anyhow::Result<ObserveFlags> {
     let interfaces = match &args.observe {
         Some(text) => observed::parse_interfaces("--observe", text)?,
         None => None,

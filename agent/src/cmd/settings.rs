@@ -4,11 +4,11 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use clap::{Args, ValueEnum};
+use probesim_agent::discovery::sources::{self, SourcePolicy};
 use probesim_agent::explain::cloud;
 use probesim_agent::lb::aws::{AwsSettings, DefaultServiceController, LegacyProbeMode};
 use probesim_agent::lb::azure::{AzureSettings, CpaVersion, DEFAULT_AZURE_VERSION, ProbeMode, Sku};
 use probesim_agent::lb::{Objects, Settings};
-use probesim_agent::discovery::sources::{self, SourcePolicy};
 use probesim_agent::model::Cloud;
 use probesim_agent::source::{SourceMode, SourceSetConfig};
 

@@ -215,7 +215,11 @@ impl Context<'_> {
                         return;
                     }
                 };
-                for (ip, source) in self.node_ips.iter().flat_map(|ip| modes.iter().map(move |m| (ip, *m))) {
+                for (ip, source) in self
+                    .node_ips
+                    .iter()
+                    .flat_map(|ip| modes.iter().map(move |m| (ip, *m)))
+                {
                     let key = self.key(
                         (result, rule, version),
                         At {
@@ -264,17 +268,17 @@ impl Context<'_> {
         spec: &ProbeSpec,
     ) -> Vec<SourceMode> {
         let object = &result.object;
-        let annotation = self
-            .annotation(object)
-            .and_then(|value| match SourceAnnotation::parse(value) {
-                Ok(parsed) => Some(parsed),
-                Err(e) => {
-                    plan.warnings.push(format!(
-                        "{object}: {e}; probed as the agent's --source says"
-                    ));
-                    None
-                }
-            });
+        let annotation =
+            self.annotation(object)
+                .and_then(|value| match SourceAnnotation::parse(value) {
+                    Ok(parsed) => Some(parsed),
+                    Err(e) => {
+                        plan.warnings.push(format!(
+                            "{object}: {e}; probed as the agent's --source says"
+                        ));
+                        None
+                    }
+                });
         let port = RulePort {
             lb: result.load_balancer,
             number: rule.port,

@@ -209,7 +209,10 @@ fn a_target_probed_from_several_sources_has_one_twin_until_the_last_of_them_goes
     let mut from_lb = backend(2, "10.224.0.4:30080", Hop::Lb, false, "/");
     from_lb.key.source = SourceMode::LbSource;
     let twin = twins.add(&from_node).expect("declared once");
-    assert!(twins.add(&from_lb).is_none(), "the same twin, not declared again");
+    assert!(
+        twins.add(&from_lb).is_none(),
+        "the same twin, not declared again"
+    );
     assert_eq!(twins.twin(2).map(|t| t.id), Some(twin.id));
 
     let respecced = Backend {
@@ -220,7 +223,11 @@ fn a_target_probed_from_several_sources_has_one_twin_until_the_last_of_them_goes
     let path = |id| twins.twin(id).and_then(|t| t.spec.path.clone());
     assert_eq!(path(1).as_deref(), Some("/healthz"), "both backends see it");
 
-    assert_eq!(twins.remove(1), None, "still shared by the lb-source backend");
+    assert_eq!(
+        twins.remove(1),
+        None,
+        "still shared by the lb-source backend"
+    );
     assert_eq!(twins.map().get(&target).map(|(id, _)| id), Some(twin.id));
     assert_eq!(twins.remove(2), Some(twin.id));
     assert!(twins.map().get(&target).is_none());

@@ -2,7 +2,12 @@ use super::*;
 
 use SourceMode::{LbSource, Node, Syn};
 
-fn port(lb: LbKind, number: i32, name: Option<&'static str>, protocol: ProbeProtocol) -> RulePort<'static> {
+fn port(
+    lb: LbKind,
+    number: i32,
+    name: Option<&'static str>,
+    protocol: ProbeProtocol,
+) -> RulePort<'static> {
     RulePort {
         lb,
         number,
@@ -30,12 +35,16 @@ fn the_most_specific_source_entry_wins_and_uncovered_lbs_use_the_node() {
     let scoped_only = SourcePolicy::parse(&["aws=lb-source"]).unwrap();
     assert_eq!(scoped_only.modes_for(LbKind::AzureLb), &[Node]);
     assert_eq!(scoped_only.modes_for(LbKind::Nlb), &[LbSource]);
-    assert_eq!(SourcePolicy::parse::<&str>(&[]).unwrap(), SourcePolicy::default());
+    assert_eq!(
+        SourcePolicy::parse::<&str>(&[]).unwrap(),
+        SourcePolicy::default()
+    );
 }
 
 #[test]
 fn what_an_agent_sets_up_is_every_source_its_clouds_lbs_may_use() {
-    let policy = SourcePolicy::parse(&["azure=lb-source", "alb=node+syn", "nlb=lb-source"]).unwrap();
+    let policy =
+        SourcePolicy::parse(&["azure=lb-source", "alb=node+syn", "nlb=lb-source"]).unwrap();
     assert_eq!(policy.modes_in(Cloud::Azure), BTreeSet::from([LbSource]));
     assert_eq!(
         policy.modes_in(Cloud::Aws),
@@ -54,7 +63,10 @@ fn bad_source_entries_are_refused_naming_the_entry_and_the_problem() {
     ];
     for (entries, want) in cases {
         let err = SourcePolicy::parse(entries).unwrap_err().to_string();
-        assert!(err.contains("--source") && err.contains(want), "{entries:?}: {err}");
+        assert!(
+            err.contains("--source") && err.contains(want),
+            "{entries:?}: {err}"
+        );
     }
 }
 
@@ -68,13 +80,22 @@ fn an_annotation_chooses_per_port_by_number_or_name_then_for_the_whole_object() 
     let mut warnings = Vec::new();
     let cases = [
         (tcp(LbKind::AzureLb, 443), vec![LbSource, Node]),
-        (port(LbKind::AzureLb, 9100, Some("metrics"), ProbeProtocol::Tcp), vec![Syn]),
+        (
+            port(LbKind::AzureLb, 9100, Some("metrics"), ProbeProtocol::Tcp),
+            vec![Syn],
+        ),
         (tcp(LbKind::AzureLb, 80), vec![Node]),
     ];
     for (rule, want) in cases {
-        assert_eq!(choice.modes("Service a/b", Some(&annotation), rule, &mut warnings), want);
+        assert_eq!(
+            choice.modes("Service a/b", Some(&annotation), rule, &mut warnings),
+            want
+        );
     }
-    assert_eq!(choice.modes("Service a/b", None, tcp(LbKind::AzureLb, 80), &mut warnings), vec![LbSource]);
+    assert_eq!(
+        choice.modes("Service a/b", None, tcp(LbKind::AzureLb, 80), &mut warnings),
+        vec![LbSource]
+    );
     assert!(warnings.is_empty(), "{warnings:?}");
 }
 
@@ -89,7 +110,10 @@ fn bad_annotations_are_refused_naming_the_annotation_and_the_entry() {
     ];
     for (value, want) in cases {
         let err = SourceAnnotation::parse(value).unwrap_err().to_string();
-        assert!(err.contains(SOURCE_ANNOTATION) && err.contains(want), "{value:?}: {err}");
+        assert!(
+            err.contains(SOURCE_ANNOTATION) && err.contains(want),
+            "{value:?}: {err}"
+        );
     }
 }
 
@@ -105,12 +129,27 @@ fn syn_for_a_probe_that_is_not_tcp_goes_from_the_lb_address_when_set_up_else_the
         available: vec![Node, Syn],
     };
     let mut warnings = Vec::new();
-    assert_eq!(with_lb.modes("Ingress a/b", None, http, &mut warnings), vec![LbSource]);
-    assert_eq!(node_only.modes("Ingress a/b", None, http, &mut warnings), vec![Node]);
-    assert_eq!(node_only.modes("Ingress a/b", None, tcp(LbKind::Nlb, 80), &mut warnings), vec![Syn]);
-    assert!(warnings.is_empty(), "the agent's own policy falls back quietly: {warnings:?}");
+    assert_eq!(
+        with_lb.modes("Ingress a/b", None, http, &mut warnings),
+        vec![LbSource]
+    );
+    assert_eq!(
+        node_only.modes("Ingress a/b", None, http, &mut warnings),
+        vec![Node]
+    );
+    assert_eq!(
+        node_only.modes("Ingress a/b", None, tcp(LbKind::Nlb, 80), &mut warnings),
+        vec![Syn]
+    );
+    assert!(
+        warnings.is_empty(),
+        "the agent's own policy falls back quietly: {warnings:?}"
+    );
     let asked = SourceAnnotation::parse("syn").unwrap();
-    assert_eq!(node_only.modes("Ingress a/b", Some(&asked), http, &mut warnings), vec![Node]);
+    assert_eq!(
+        node_only.modes("Ingress a/b", Some(&asked), http, &mut warnings),
+        vec![Node]
+    );
     assert_eq!(warnings.len(), 1);
     assert!(
         warnings[0].contains("Ingress a/b") && warnings[0].contains("TCP only"),
@@ -123,12 +162,31 @@ fn an_annotation_naming_a_source_not_set_up_is_warned_about_and_the_policy_used(
     let choice = SourceChoice::uniform(Node);
     let mut warnings = Vec::new();
     let both = SourceAnnotation::parse("node+lb-source").unwrap();
-    assert_eq!(choice.modes("Service a/b", Some(&both), tcp(LbKind::AzureLb, 80), &mut warnings), vec![Node]);
+    assert_eq!(
+        choice.modes(
+            "Service a/b",
+            Some(&both),
+            tcp(LbKind::AzureLb, 80),
+            &mut warnings
+        ),
+        vec![Node]
+    );
     assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert!(warnings[0].contains("--enable-source lb-source"), "{warnings:?}");
+    assert!(
+        warnings[0].contains("--enable-source lb-source"),
+        "{warnings:?}"
+    );
     warnings.clear();
     let only = SourceAnnotation::parse("syn").unwrap();
-    assert_eq!(choice.modes("Service a/b", Some(&only), tcp(LbKind::AzureLb, 80), &mut warnings), vec![Node]);
+    assert_eq!(
+        choice.modes(
+            "Service a/b",
+            Some(&only),
+            tcp(LbKind::AzureLb, 80),
+            &mut warnings
+        ),
+        vec![Node]
+    );
     assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert!(warnings[1].contains("the agent's --source"), "{warnings:?}");
 }

@@ -295,11 +295,20 @@ fn the_source_annotation_probes_a_services_port_from_each_source_it_names_and_ho
             json!({SOURCE_ANNOTATION: "node+lb-source"}),
             vec![SourceMode::Node, SourceMode::LbSource],
         ),
-        (json!({SOURCE_ANNOTATION: "http=lb-source"}), vec![SourceMode::LbSource]),
-        (json!({SOURCE_ANNOTATION: "443=lb-source"}), vec![SourceMode::Node]),
+        (
+            json!({SOURCE_ANNOTATION: "http=lb-source"}),
+            vec![SourceMode::LbSource],
+        ),
+        (
+            json!({SOURCE_ANNOTATION: "443=lb-source"}),
+            vec![SourceMode::Node],
+        ),
     ];
     for (annotations, want) in cases {
-        let plan = plan(&snapshot(vec![nginx_service(annotations.clone())], vec![]), &settings);
+        let plan = plan(
+            &snapshot(vec![nginx_service(annotations.clone())], vec![]),
+            &settings,
+        );
         let want: Vec<(String, SourceMode)> = want
             .into_iter()
             .map(|m| ("10.224.0.4:32271".to_owned(), m))
