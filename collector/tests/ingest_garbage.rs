@@ -5,6 +5,8 @@
 
 #[path = "ingest_support/harness.rs"]
 mod harness;
+#[path = "ingest_support/raw.rs"]
+mod raw;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +18,7 @@ use probesim_agent::stream::fixtures;
 use probesim_agent::stream::wire::{BatchBuilder, v1};
 use probesim_collector::ingest::IngestConfig;
 use probesim_proto::raw::{RawCodec, STREAM_PATH};
-use prost::Message;
+use raw::encode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
 
@@ -44,20 +46,8 @@ async fn raw_stream(url: &str, messages: Vec<Bytes>) -> tonic::Status {
     }
 }
 
-fn encode(message: v1::agent_message::Message) -> Bytes {
-    v1::AgentMessage {
-        message: Some(message),
-    }
-    .encode_to_vec()
-    .into()
-}
-
 fn hello() -> Bytes {
-    encode(v1::agent_message::Message::Hello(v1::Hello {
-        node: "node-g".into(),
-        instance: "garbage".into(),
-        ..Default::default()
-    }))
+    raw::hello("node-g", "garbage")
 }
 
 fn batch_with_bad_outcome() -> Bytes {

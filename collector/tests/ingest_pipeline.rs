@@ -4,6 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "ingest_support/raw.rs"]
+mod raw;
+
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -15,6 +18,7 @@ use probesim_collector::ingest::{self, IngestConfig};
 use probesim_collector::model::{AgentId, AgentInfo, Batch, Sink, SinkError};
 use probesim_proto::raw::{RawCodec, STREAM_PATH};
 use prost::Message;
+use raw::encode;
 use tokio::sync::{mpsc, watch};
 use tonic::Streaming;
 
@@ -51,20 +55,8 @@ impl Sink for GatedSink {
     }
 }
 
-fn encode(message: v1::agent_message::Message) -> Bytes {
-    v1::AgentMessage {
-        message: Some(message),
-    }
-    .encode_to_vec()
-    .into()
-}
-
 fn hello() -> Bytes {
-    encode(v1::agent_message::Message::Hello(v1::Hello {
-        node: "node-p".into(),
-        instance: "pipeline".into(),
-        ..Default::default()
-    }))
+    raw::hello("node-p", "pipeline")
 }
 
 fn batch(sequence: u64) -> Bytes {
