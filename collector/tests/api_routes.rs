@@ -3,6 +3,9 @@
 // Helpers of this test crate unwrap like its tests do.
 #![allow(clippy::unwrap_used)]
 
+#[path = "http_support/served.rs"]
+mod served;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -11,34 +14,19 @@ use probesim_agent::lb::health::LbState;
 use probesim_agent::lb::outcome::Outcome;
 use probesim_agent::lb::verdict::Reason;
 use probesim_agent::model::ObjectRef;
-use probesim_collector::api;
 use probesim_collector::model::{Batch, DropCounts, Sink};
+use probesim_collector::store::SqliteStore;
 use probesim_collector::store::synthetic::{self, at_ms};
-use probesim_collector::store::{SqliteStore, StoreConfig};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio_util::sync::CancellationToken;
+use served::Served;
 
 const T0: u64 = 1_700_000_000_000;
 const RANGE: &str = "from=2023-11-14T22:00:00Z&to=1700000100000";
 
+/// Status, content type and body of one request.
 async fn request(addr: SocketAddr, method: &str, target: &str) -> (u16, String, String) {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let head =
-        format!("{method} {target} HTTP/1.1\r\nHost: collector\r\nConnection: close\r\n\r\n");
-    stream.write_all(head.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    let text = String::from_utf8(raw).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let content_type = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-type: "))
-        .unwrap_or("")
-        .to_owned();
-    (status, content_type, body.to_owned())
+    let (status, head, body) = served::request(addr, method, target, "").await;
+    (status, served::content_type(&head), body)
 }
 
 async fn get_json(addr: SocketAddr, target: &str) -> Value {
@@ -104,15 +92,10 @@ async fn ingest(store: &SqliteStore) {
 
 #[tokio::test]
 async fn every_route_answers_with_what_was_ingested() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path().join("p.db"), StoreConfig::default())
-        .await
-        .unwrap();
+    let (_dir, store) = served::store().await;
     ingest(&store).await;
-    let listener = api::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
-    let server = tokio::spawn(api::serve(listener, store.clone(), shutdown.clone()));
+    let served = Served::start(&store).await;
+    let addr = served.addr;
 
     let (status, _, body) = request(addr, "GET", "/healthz").await;
     assert_eq!((status, body.as_str()), (200, "ok\n"));
@@ -214,21 +197,15 @@ async fn every_route_answers_with_what_was_ingested() {
         );
     }
 
-    shutdown.cancel();
-    server.await.unwrap().unwrap();
+    served.stop().await;
     store.close().await;
 }
 
 #[tokio::test]
 async fn bad_requests_get_an_error_naming_the_parameter_route_or_method() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path().join("p.db"), StoreConfig::default())
-        .await
-        .unwrap();
-    let listener = api::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
-    let server = tokio::spawn(api::serve(listener, store.clone(), shutdown.clone()));
+    let (_dir, store) = served::store().await;
+    let served = Served::start(&store).await;
+    let addr = served.addr;
     let table = [
         ("GET", "/api/v1/backends?lb=elb", 400, "lb=\\\"elb\\\""),
         ("GET", "/api/v1/history?from=tomorrow", 400, "from"),
@@ -253,7 +230,6 @@ async fn bad_requests_get_an_error_naming_the_parameter_route_or_method() {
         let text = error["error"].as_str().unwrap();
         assert!(body.contains(mention), "{method} {target}: {text}");
     }
-    shutdown.cancel();
-    server.await.unwrap().unwrap();
+    served.stop().await;
     store.close().await;
 }

@@ -4,34 +4,26 @@
 // Helpers of this test crate unwrap like its tests do.
 #![allow(clippy::unwrap_used)]
 
+#[path = "http_support/served.rs"]
+mod served;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use probesim_agent::event::Event;
 use probesim_agent::lb::health::LbState;
 use probesim_agent::lb::outcome::Outcome;
-use probesim_collector::api;
 use probesim_collector::model::{Batch, DropCounts, Sink};
+use probesim_collector::store::SqliteStore;
 use probesim_collector::store::synthetic::{self, at_ms};
-use probesim_collector::store::{SqliteStore, StoreConfig};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio_util::sync::CancellationToken;
+use served::Served;
 
 const T0: u64 = 1_700_000_000_000;
 
-/// Status, headers (lowercase names) and body of one request.
+/// Status, head (lowercase) and body of a GET.
 async fn request(addr: SocketAddr, target: &str, extra: &str) -> (u16, String, String) {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let head = format!("GET {target} HTTP/1.1\r\nHost: c\r\nConnection: close\r\n{extra}\r\n");
-    stream.write_all(head.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    let text = String::from_utf8(raw).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, head.to_lowercase(), body.to_owned())
+    served::request(addr, "GET", target, extra).await
 }
 
 async fn ingest(store: &SqliteStore) {
@@ -59,15 +51,10 @@ async fn ingest(store: &SqliteStore) {
 
 #[tokio::test]
 async fn ui_page_and_its_endpoints_answer_on_the_collectors_listener() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path().join("p.db"), StoreConfig::default())
-        .await
-        .unwrap();
+    let (_dir, store) = served::store().await;
     ingest(&store).await;
-    let listener = api::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
-    let server = tokio::spawn(api::serve(listener, store.clone(), shutdown.clone()));
+    let served = Served::start(&store).await;
+    let addr = served.addr;
 
     let (status, head, body) = request(addr, "/", "").await;
     assert_eq!(status, 200);
@@ -124,6 +111,5 @@ async fn ui_page_and_its_endpoints_answer_on_the_collectors_listener() {
         let (status, _, body) = request(addr, bad, "").await;
         assert_eq!(status, 400, "{bad}: {body}");
     }
-    shutdown.cancel();
-    server.await.unwrap().unwrap();
+    served.stop().await;
 }
