@@ -24,42 +24,44 @@ fn main() -> ExitCode {
 }
 
 fn run_engine(args: &EngineArgs) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(engine::workers(args))
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
-    let report = runtime.block_on(async {
-        // Ctrl-C drops the benchmark, whose guards stop the child processes.
-        tokio::select! {
-            report = engine::benchmark(args) => report,
-            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
-        }
-    })?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", report.summary());
-    }
-    Ok(())
+    let report = run_bench(engine::workers(args), engine::benchmark(args))?;
+    print(args.json, &report, || report.summary())
 }
 
 fn run_collector(args: &CollectorArgs) -> anyhow::Result<()> {
+    let report = run_bench(args.client_threads.max(1), collector::benchmark(args))?;
+    print(args.json, &report, || report.summary())
+}
+
+/// Runs one benchmark on a runtime of `workers` threads. Ctrl-C drops the benchmark, whose
+/// guards stop the child processes.
+fn run_bench<R>(
+    workers: usize,
+    bench: impl Future<Output = anyhow::Result<R>>,
+) -> anyhow::Result<R> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.client_threads.max(1))
+        .worker_threads(workers)
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    let report = runtime.block_on(async {
+    runtime.block_on(async {
         tokio::select! {
-            report = collector::benchmark(args) => report,
+            report = bench => report,
             _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
         }
-    })?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+    })
+}
+
+/// The report as JSON, or its summary for people.
+fn print<R: serde::Serialize>(
+    json: bool,
+    report: &R,
+    summary: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
     } else {
-        print!("{}", report.summary());
+        print!("{}", summary());
     }
     Ok(())
 }
