@@ -57,38 +57,24 @@ pub struct Scenario {
 }
 
 /// `probesim:` in a scenario: the agents' settings, as the DaemonSet would set them.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ProbesimSettings {
     /// The agents' `--source` (`PROBESIM_SOURCE`): `node` (default), `lb-source`, both
     /// (`node+lb-source`), or entries per cloud or LB kind (`aws=node,alb=lb-source`).
-    #[serde(default = "default_agent_source")]
-    pub source: String,
+    #[serde(default, deserialize_with = "source_policy")]
+    pub source: SourcePolicy,
     /// How often the agents check the control plane's path to their node
     /// (`PROBESIM_NODE_PROXY_INTERVAL`, 10 s by default).
     #[serde(default, with = "duration::optional")]
     pub node_proxy_interval: Option<Duration>,
 }
 
-impl Default for ProbesimSettings {
-    fn default() -> Self {
-        ProbesimSettings {
-            source: default_agent_source(),
-            node_proxy_interval: None,
-        }
-    }
-}
-
-fn default_agent_source() -> String {
-    "node".into()
-}
-
-impl ProbesimSettings {
-    /// The agents' source policy (checked when the scenario is read).
-    pub fn source_policy(&self) -> Result<SourcePolicy, String> {
-        let entries: Vec<&str> = self.source.split(',').collect();
-        SourcePolicy::parse(&entries).map_err(|e| format!("probesim.source: {e}"))
-    }
+/// `--source`'s comma-separated entries, parsed as the agent parses them.
+fn source_policy<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SourcePolicy, D::Error> {
+    let text = String::deserialize(d)?;
+    let entries: Vec<&str> = text.split(',').collect();
+    SourcePolicy::parse(&entries).map_err(serde::de::Error::custom)
 }
 
 /// Where the probes a `probesim` check looks at come from ([`SourceMode`]).
@@ -332,7 +318,6 @@ impl Scenario {
         }
         probesim_agent::lb::azure::version::CpaVersion::from_str(&self.kubernetes_version)
             .map_err(|e| format!("kubernetesVersion: {:?}: {e}", self.kubernetes_version))?;
-        self.probesim.source_policy()?;
         let nodes: Vec<&str> = self.nodes.iter().map(|n| n.name.as_str()).collect();
         let known_node = |field: &str, node: &str| {
             if nodes.contains(&node) {
@@ -491,5 +476,11 @@ mod tests {
         let err =
             Scenario::parse(&base.replace("cloud: azure", "cloud: gcp"), "t.yaml").unwrap_err();
         assert!(err.to_string().contains("unknown variant `gcp`"), "{err}");
+        let err = Scenario::parse(&format!("{base}probesim: {{source: gcp=node}}\n"), "t.yaml")
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("probesim") && err.to_string().contains("gcp=node"),
+            "{err}"
+        );
     }
 }

@@ -50,7 +50,7 @@ impl Probesim {
         let options = AgentOptions {
             what_if: what_if_versions(scenario),
             collector: Some(collector.grpc_url()),
-            source: scenario.probesim.source_policy()?,
+            source: scenario.probesim.source.clone(),
             node_proxy_interval: scenario
                 .probesim
                 .node_proxy_interval
