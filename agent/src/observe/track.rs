@@ -109,13 +109,11 @@ impl Tracker {
         let dst = SocketAddrV4::new(seg.dst, seg.dport);
         // A followed connection says which side is the LB: the node's own address may be inside
         // the LB's networks too (an NLB in the nodes' subnets), so the source network alone
-        // cannot tell the node's answers from the LB's packets.
-        if self.conns.contains_key(&(src, dst)) {
-            self.on_lb_segment((src, dst), seg, at, wall)
-        } else if self.conns.contains_key(&(dst, src)) {
+        // cannot tell the node's answers from the LB's packets. Every followed connection began
+        // with a packet from the LB's networks, so the rest are the LB's.
+        if self.conns.contains_key(&(dst, src)) {
             self.on_node_segment((dst, src), seg, at)
         } else if self.sources.contains(seg.src) {
-            // Starts following on the LB's SYN.
             self.on_lb_segment((src, dst), seg, at, wall)
         } else {
             Step::None

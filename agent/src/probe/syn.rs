@@ -17,7 +17,7 @@ pub mod packet;
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -172,12 +172,7 @@ impl SynProber {
             ports,
             next_port: AtomicUsize::new(0),
             seq: AtomicU32::new(seed),
-            source: config
-                .source
-                .or(match factory.as_ref().and_then(|f| f.source()) {
-                    Some(IpAddr::V4(v4)) => Some(v4),
-                    _ => None,
-                }),
+            source: config.source.or(factory.as_ref().and_then(|f| f.source())),
             routes: Mutex::new(HashMap::new()),
             factory,
             _reserved: reserved,

@@ -2,6 +2,7 @@
 //! the commands of [`super::plan`].
 
 use std::fs::File;
+use std::net::IpAddr;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -124,11 +125,11 @@ impl LbSource {
     pub fn socket_factory(&self) -> Result<Arc<SocketFactory>> {
         let names = &self.plan.names;
         let config = &self.plan.config;
-        let mut factory = SocketFactory::open(
-            &names.netns,
-            &self.netns_path(),
-            config.addresses.first().copied(),
-        )?;
+        let v4 = config.addresses.iter().find_map(|a| match a {
+            IpAddr::V4(v4) => Some(*v4),
+            IpAddr::V6(_) => None,
+        });
+        let mut factory = SocketFactory::open(&names.netns, &self.netns_path(), v4)?;
         if let Some(v6) = config.ipv6_addresses().next() {
             factory = factory.with_ipv6_source(v6, &names.peer_if)?;
         }

@@ -16,7 +16,7 @@
 
 use std::fs::File;
 use std::io;
-use std::net::{IpAddr, Ipv6Addr, SocketAddrV6};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV6};
 use std::path::{Path, PathBuf};
 
 use nix::sched::{CloneFlags, setns};
@@ -35,8 +35,8 @@ pub struct SocketFactory {
     name: String,
     target: File,
     home: File,
-    /// The source address sockets bind to when the probe names none, if any.
-    source: Option<IpAddr>,
+    /// The IPv4 source (the first IPv4 LB source), if any: what raw SYN probes leave from.
+    source: Option<Ipv4Addr>,
     /// What IPv6 stream and datagram sockets are bound to (port 0), if anything.
     ipv6: Option<SocketAddrV6>,
 }
@@ -44,7 +44,7 @@ pub struct SocketFactory {
 impl SocketFactory {
     /// A factory for the namespace at `path` (e.g. `/run/netns/NAME`), to be used from threads
     /// in the calling thread's namespace.
-    pub fn open(name: &str, path: &Path, source: Option<IpAddr>) -> Result<SocketFactory> {
+    pub fn open(name: &str, path: &Path, source: Option<Ipv4Addr>) -> Result<SocketFactory> {
         let open = |p: &Path| {
             File::open(p).map_err(|source| Error::Read {
                 path: PathBuf::from(p),
@@ -94,17 +94,17 @@ impl SocketFactory {
         &self.name
     }
 
-    /// The address probes leave from when they bind none (the first LB source).
-    pub fn source(&self) -> Option<IpAddr> {
+    /// The address IPv4 probes leave from (the first IPv4 LB source).
+    pub fn source(&self) -> Option<Ipv4Addr> {
         self.source
     }
 
     /// The address probes to `target` leave from: the IPv6 source for IPv6 targets, the
-    /// first source for IPv4 ones when it is IPv4.
+    /// IPv4 source for IPv4 ones.
     pub fn source_for(&self, target: IpAddr) -> Option<IpAddr> {
         match target {
             IpAddr::V6(_) => self.ipv6.map(|a| IpAddr::V6(*a.ip())),
-            IpAddr::V4(_) => self.source.filter(IpAddr::is_ipv4),
+            IpAddr::V4(_) => self.source.map(IpAddr::V4),
         }
     }
 
@@ -175,7 +175,7 @@ mod tests {
             ns.exec("ip", &args).expect("ip");
         }
         let path = Path::new(NETNS_DIR).join(ns.name());
-        let v4 = IpAddr::from([168, 63, 129, 16]);
+        let v4 = Ipv4Addr::new(168, 63, 129, 16);
         let factory = SocketFactory::open(ns.name(), &path, Some(v4))
             .and_then(|f| f.with_ipv6_source(LINK_LOCAL, "d0"))
             .expect("factory");
@@ -184,7 +184,7 @@ mod tests {
         assert_ne!(bound.scope_id(), 0);
         assert_eq!(
             factory.source_for(IpAddr::from([10, 0, 0, 4])),
-            Some(v4),
+            Some(IpAddr::V4(v4)),
             "IPv4 targets"
         );
         assert_eq!(

@@ -90,10 +90,17 @@ pub struct AtomicDropCounts {
 }
 
 impl AtomicDropCounts {
+    /// Adds `d`; a drop of one event touches one counter.
     pub fn add(&self, d: DropCounts) {
-        self.results.fetch_add(d.results, Relaxed);
-        self.transitions.fetch_add(d.transitions, Relaxed);
-        self.lifecycle.fetch_add(d.lifecycle, Relaxed);
+        for (counter, n) in [
+            (&self.results, d.results),
+            (&self.transitions, d.transitions),
+            (&self.lifecycle, d.lifecycle),
+        ] {
+            if n != 0 {
+                counter.fetch_add(n, Relaxed);
+            }
+        }
     }
 
     pub fn load(&self) -> DropCounts {
