@@ -27,7 +27,9 @@ use tokio_util::sync::CancellationToken;
 use crate::discovery::targets::{self, EndpointCount, Plan, PlanSettings};
 use crate::discovery::watch::Shared;
 use crate::engine::{Engine, EngineConfig, ProbeRecord, TargetSpec};
-use crate::event::{Backend, BackendId, Event, Lifecycle, LifecycleKind, ProbeResult, StateChange};
+use crate::event::{
+    Backend, BackendId, Event, Lifecycle, LifecycleKind, ProbeResult, SourceMode, StateChange,
+};
 use crate::lb::health::{EmulationSettings, Transition};
 use crate::lb::verdict::Verdict;
 use crate::model::{Cloud, LbKind, ObjectRef, ProbeSpec};
@@ -63,8 +65,9 @@ pub struct DaemonConfig {
     /// `None`: no node proxy check.
     pub node_proxy_interval: Option<Duration>,
     /// The sources set up for LB backends' probes, by mode; a backend whose mode
-    /// ([`crate::event::BackendKey::source`]) is not here uses the node's own sockets.
-    pub sources: Vec<(crate::event::SourceMode, ProbeSource)>,
+    /// ([`crate::event::BackendKey::source`]) is not here uses the node's own sockets. The
+    /// plan chooses among these and the node ([`PlanSettings::sources`]).
+    pub sources: Vec<(SourceMode, ProbeSource)>,
     /// The passive observer's settings (`run --observe`); `None`: off.
     pub observe: Option<crate::observe::ObserverConfig>,
 }
@@ -133,7 +136,7 @@ impl ProbeMetrics {
 /// node-proxy checks: one built by [`node_proxy::client`], without kube's retries. Fails only
 /// when the observer (`config.observe`) cannot start, before anything is probed.
 pub async fn run(
-    config: DaemonConfig,
+    mut config: DaemonConfig,
     client: Client,
     watch: Arc<Shared>,
     mut lifecycle: mpsc::Receiver<Lifecycle>,
@@ -141,6 +144,10 @@ pub async fn run(
     events: Option<Events>,
     shutdown: CancellationToken,
 ) -> crate::error::Result<()> {
+    // What the plan may choose from: the node's sockets and the sources set up.
+    config.plan.sources.available = std::iter::once(SourceMode::Node)
+        .chain(config.sources.iter().map(|(mode, _)| *mode))
+        .collect();
     metrics.attach_watch(&watch, events.as_ref().and_then(|e| e.drops.clone()));
     let (observed_tx, mut observed) = mpsc::channel(observed::OBSERVED_CHANNEL);
     let (observer, twins) = match config.observe.clone() {

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use probesim_agent::daemon::{self, DaemonConfig, DiscoverOptions, metrics::Metrics, observed};
-use probesim_agent::discovery::sources::{self, SourceChoice, SourcePolicy};
+use probesim_agent::discovery::sources::SourcePolicy;
 use probesim_agent::discovery::watch;
 use probesim_agent::engine::EngineConfig;
 use probesim_agent::event::{Event, SourceMode};
@@ -14,7 +14,7 @@ use probesim_agent::lb::health::EmulationSettings;
 use probesim_agent::lb::{Settings, aws::AwsSettings, azure::AzureSettings};
 use probesim_agent::model::Cloud;
 use probesim_agent::observe::ObserverConfig;
-use probesim_agent::source::SourceSet;
+use probesim_agent::source::{SourceSet, SourceSetConfig};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -216,10 +216,7 @@ async fn run_agent(
             azure: AzureSettings::default(),
             aws: AwsSettings::default(),
         },
-        sources: SourceChoice {
-            policy: options.source.clone(),
-            available: vec![SourceMode::Node],
-        },
+        sources: options.source.clone(),
     };
     let discovered = match daemon::discover(&client, &shared, &discover, &stop).await {
         Ok(Some(d)) => d,
@@ -289,10 +286,8 @@ async fn run_agent(
     } else {
         None
     };
-    let mut plan = discovered.plan;
-    plan.sources.available = source_set.modes();
     let config = DaemonConfig {
-        plan,
+        plan: discovered.plan,
         probes_per_interval: options.probes_per_interval,
         engine: EngineConfig::default(),
         emulation: EmulationSettings::default(),
@@ -330,8 +325,8 @@ type Sources = Vec<(SourceMode, probesim_agent::probe::ProbeSource)>;
 /// The probe sources `policy` gives `cloud`'s LBs, set up in the calling thread's namespace (the
 /// node's). SYN probes leave from the LB's address when lb-source is set up.
 fn sources(policy: &SourcePolicy, cloud: Cloud) -> Result<(SourceSet, Sources), String> {
-    let config =
-        sources::setup_for(&policy.modes_in(cloud), cloud, &[]).map_err(|e| e.to_string())?;
+    let config = SourceSetConfig::for_modes(&policy.modes_in(cloud), cloud, &[])
+        .map_err(|e| e.to_string())?;
     let set = SourceSet::start(&config).map_err(|e| e.to_string())?;
     let sources = set.probe_sources();
     Ok((set, sources))

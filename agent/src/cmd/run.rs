@@ -10,11 +10,10 @@ use clap::{Args, ValueEnum};
 use probesim_agent::daemon::{
     self, DaemonConfig, DiscoverOptions, http, metrics::Metrics, observed,
 };
-use probesim_agent::discovery::sources::SourceChoice;
 use probesim_agent::discovery::watch;
 use probesim_agent::engine::EngineConfig;
 use probesim_agent::lb::health::EmulationSettings;
-use probesim_agent::source::{SourceMode, SourceSet, caps};
+use probesim_agent::source::{SourceSet, caps};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -100,10 +99,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         k8s_version: args.k8s_version.clone(),
         what_if: args.what_if_k8s_version.clone(),
         base: args.cloud.base(),
-        sources: SourceChoice {
-            policy: args.sources.policy().map_err(anyhow::Error::msg)?,
-            available: vec![SourceMode::Node],
-        },
+        sources: args.sources.policy().map_err(anyhow::Error::msg)?,
     };
     daemon::setup::validate(&options)?;
     let observe = observe_flags(&args)?;
@@ -206,12 +202,10 @@ async fn serve(
     // Set up in this thread's namespace (the node's), removed when the daemon ends.
     let source_config = args
         .sources
-        .config(identity.cloud)
+        .config(&discovered.plan.sources.policy, identity.cloud)
         .map_err(anyhow::Error::msg)?;
     let source_set = SourceSet::start(&source_config)?;
     let sources = source_set.probe_sources();
-    let mut plan = discovered.plan;
-    plan.sources.available = source_set.modes();
     let (events, stream) = match args.collector.config(identity) {
         Some(config) => {
             let (tx, rx) = tokio::sync::mpsc::channel(STREAM_CHANNEL);
@@ -231,7 +225,7 @@ async fn serve(
         }
     };
     let config = DaemonConfig {
-        plan,
+        plan: discovered.plan,
         probes_per_interval: args.probes_per_interval,
         engine: EngineConfig::default(),
         emulation: EmulationSettings::default(),

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use clap::{Args, ValueEnum};
-use probesim_agent::discovery::sources::{self, SourcePolicy};
+use probesim_agent::discovery::sources::SourcePolicy;
 use probesim_agent::explain::cloud;
 use probesim_agent::lb::aws::{AwsSettings, DefaultServiceController, LegacyProbeMode};
 use probesim_agent::lb::azure::{AzureSettings, CpaVersion, DEFAULT_AZURE_VERSION, ProbeMode, Sku};
@@ -225,10 +225,10 @@ impl SourceArgs {
         SourcePolicy::parse(&self.source).map_err(|e| e.to_string())
     }
 
-    /// What an agent on a node of `cloud` sets up: every source `--source` gives its LBs, and
-    /// `--enable-source`.
-    pub fn config(&self, cloud: Cloud) -> Result<SourceSetConfig, String> {
-        let mut modes = self.policy()?.modes_in(cloud);
+    /// What an agent on a node of `cloud` sets up: every source `policy` (its `--source`)
+    /// gives its LBs, and `--enable-source`.
+    pub fn config(&self, policy: &SourcePolicy, cloud: Cloud) -> Result<SourceSetConfig, String> {
+        let mut modes = policy.modes_in(cloud);
         modes.extend(self.enable_source.iter().map(|m| m.mode()));
         self.config_for(cloud, &modes)
     }
@@ -240,7 +240,7 @@ impl SourceArgs {
         cloud: Cloud,
         modes: &BTreeSet<SourceMode>,
     ) -> Result<SourceSetConfig, String> {
-        sources::setup_for(modes, cloud, &self.lb_source_addresses)
+        SourceSetConfig::for_modes(modes, cloud, &self.lb_source_addresses)
             .map_err(|e| format!("--lb-source-address: {e}"))
     }
 }

@@ -11,11 +11,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::Identity;
 use crate::discovery::node;
-use crate::discovery::sources::SourceChoice;
+use crate::discovery::sources::{SourceChoice, SourcePolicy};
 use crate::discovery::targets::PlanSettings;
 use crate::discovery::watch::Shared;
 use crate::error::{Error, Result};
-use crate::event::SpecVersion;
+use crate::event::{SourceMode, SpecVersion};
 use crate::lb::Settings;
 use crate::lb::azure::version::CpaVersion;
 use crate::model::Cloud;
@@ -32,9 +32,9 @@ pub struct DiscoverOptions {
     pub what_if: Vec<String>,
     /// Azure probe mode, SKU and AWS controller choices (the cloud and version are set here).
     pub base: Settings,
-    /// Where LB probes come from; the daemon's caller fills in what it set up
-    /// ([`SourceChoice::available`]) once the sources are running.
-    pub sources: SourceChoice,
+    /// Where LB probes come from (`--source`); the daemon chooses among the sources it is
+    /// given ([`super::DaemonConfig::sources`]).
+    pub sources: SourcePolicy,
 }
 
 /// The settled identity and plan settings.
@@ -172,7 +172,10 @@ pub async fn discover(
                 current,
             ),
             what_if,
-            sources: options.sources.clone(),
+            sources: SourceChoice {
+                policy: options.sources.clone(),
+                available: vec![SourceMode::Node],
+            },
         },
     }))
 }

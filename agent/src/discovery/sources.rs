@@ -14,13 +14,11 @@
 //! [`BackendKey`]: crate::event::BackendKey
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
 
 use crate::error::{Error, Result};
 use crate::event::SourceMode;
 use crate::model::{Cloud, LbKind, ProbeProtocol};
-use crate::probe::syn::SynConfig;
-use crate::source::{LbSourceConfig, SourceSetConfig, default_lb_sources, parse_mode};
+use crate::source::parse_mode;
 
 /// The annotation of a Service or Ingress that chooses where its LB probes come from.
 pub const SOURCE_ANNOTATION: &str = "probesim.io/source";
@@ -358,33 +356,6 @@ impl SourceChoice {
             (true, None) => vec![SourceMode::Node],
         }
     }
-}
-
-/// What `modes` need set up on an agent of `cloud`: lb-source when named, or for SYN probes when
-/// `addresses` are given (they then leave from the LB's address), holding `addresses` or the
-/// cloud's default; the SYN prober when named. An error names the address setting.
-pub fn setup_for(
-    modes: &BTreeSet<SourceMode>,
-    cloud: Cloud,
-    addresses: &[IpAddr],
-) -> Result<SourceSetConfig> {
-    let syn = modes.contains(&SourceMode::Syn);
-    let lb_source = if modes.contains(&SourceMode::LbSource) || (syn && !addresses.is_empty()) {
-        let addresses = if addresses.is_empty() {
-            default_lb_sources(cloud)
-        } else {
-            addresses.to_vec()
-        };
-        let config = LbSourceConfig::with_addresses(addresses);
-        config.validate()?;
-        Some(config)
-    } else {
-        None
-    };
-    Ok(SourceSetConfig {
-        lb_source,
-        syn: syn.then(SynConfig::default),
-    })
 }
 
 fn words(modes: &[SourceMode]) -> String {

@@ -1,14 +1,18 @@
 //! The sources one agent runs, made once and shared by every target: the daemon (and `probe`)
 //! picks each backend's [`ProbeSource`] here by [`SourceMode`].
 
+use std::collections::BTreeSet;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::caps;
+use super::default_lb_sources;
 use super::plan::LbSourceConfig;
 use super::setup::LbSource;
 use super::socket::SocketFactory;
 use crate::error::{Error, Result};
 use crate::event::SourceMode;
+use crate::model::Cloud;
 use crate::probe::ProbeSource;
 use crate::probe::syn::{SynConfig, SynProber};
 
@@ -19,6 +23,36 @@ pub struct SourceSetConfig {
     pub lb_source: Option<LbSourceConfig>,
     /// Start a raw SYN prober.
     pub syn: Option<SynConfig>,
+}
+
+impl SourceSetConfig {
+    /// What `modes` need set up on an agent of `cloud`: lb-source when named, or for SYN
+    /// probes when `addresses` are given (they then leave from the LB's address), holding
+    /// `addresses` or the cloud's default; the SYN prober when named. An error names the
+    /// address setting.
+    pub fn for_modes(
+        modes: &BTreeSet<SourceMode>,
+        cloud: Cloud,
+        addresses: &[IpAddr],
+    ) -> Result<SourceSetConfig> {
+        let syn = modes.contains(&SourceMode::Syn);
+        let lb_source = if modes.contains(&SourceMode::LbSource) || (syn && !addresses.is_empty()) {
+            let addresses = if addresses.is_empty() {
+                default_lb_sources(cloud)
+            } else {
+                addresses.to_vec()
+            };
+            let config = LbSourceConfig::with_addresses(addresses);
+            config.validate()?;
+            Some(config)
+        } else {
+            None
+        };
+        Ok(SourceSetConfig {
+            lb_source,
+            syn: syn.then(SynConfig::default),
+        })
+    }
 }
 
 /// The running sources. Dropping it removes `lb-source` and stops the SYN prober; probes still
@@ -91,18 +125,6 @@ impl SourceSet {
         lb.into_iter().chain(syn).collect()
     }
 
-    /// The modes this set can send probes from.
-    pub fn modes(&self) -> Vec<SourceMode> {
-        let mut modes = vec![SourceMode::Node];
-        if self.lb.is_some() {
-            modes.push(SourceMode::LbSource);
-        }
-        if self.syn.is_some() {
-            modes.push(SourceMode::Syn);
-        }
-        modes
-    }
-
     pub fn lb_source(&self) -> Option<&LbSource> {
         self.lb_source.as_ref()
     }
@@ -126,7 +148,6 @@ mod tests {
     fn a_node_only_set_gives_node_sockets_and_names_what_is_missing() {
         let set = SourceSet::node_only();
         assert!(set.for_mode(SourceMode::Node).unwrap().is_none());
-        assert_eq!(set.modes(), vec![SourceMode::Node]);
         for mode in [SourceMode::LbSource, SourceMode::Syn, SourceMode::Observed] {
             let err = set.for_mode(mode).unwrap_err().to_string();
             assert!(err.contains(mode.as_str()), "{err}");
