@@ -14,6 +14,7 @@
 //! [`BackendKey`]: crate::event::BackendKey
 
 use std::collections::BTreeSet;
+use std::fmt;
 
 use crate::error::{Error, Result};
 use crate::event::SourceMode;
@@ -296,7 +297,7 @@ impl SourceChoice {
     /// by the agent's policy, with a warning that names the object, the annotation and why.
     pub fn modes(
         &self,
-        object: &str,
+        object: &(impl fmt::Display + ?Sized),
         annotation: Option<&SourceAnnotation>,
         port: RulePort<'_>,
         warnings: &mut Vec<String>,

@@ -97,21 +97,25 @@ pub fn plan(snapshot: &Snapshot, settings: &PlanSettings) -> Plan {
     let (version, current_settings) = &settings.current;
     let current = lb::derive(&objects, current_settings);
     for result in &current {
+        let annotation = ctx.source_annotation(&mut plan, result);
         for rule in &result.rules {
             let Some(spec) = &rule.probe else { continue };
-            ctx.lb_backends(&mut plan, result, rule, spec, version);
+            let lb = (result, annotation.as_ref());
+            ctx.lb_backends(&mut plan, lb, rule, spec, version);
             ctx.hops(&mut plan, result, rule, spec, version);
         }
     }
     for (version, what_if_settings) in &settings.what_if {
         for result in lb::derive(&objects, what_if_settings) {
+            let annotation = ctx.source_annotation(&mut plan, &result);
             for rule in &result.rules {
                 let Some(spec) = &rule.probe else { continue };
                 if same_probe_now(&current, &result, rule, spec) {
                     mark_same(&mut plan, &result, rule, &version.version);
                     continue;
                 }
-                ctx.lb_backends(&mut plan, &result, rule, spec, version);
+                let lb = (&result, annotation.as_ref());
+                ctx.lb_backends(&mut plan, lb, rule, spec, version);
             }
         }
     }
@@ -188,14 +192,17 @@ impl Context<'_> {
         }
     }
 
+    /// The LB backends of one rule; `lb` is the rule's derivation and its object's parsed
+    /// `probesim.io/source` annotation.
     fn lb_backends(
         &self,
         plan: &mut Plan,
-        result: &ServiceResult,
+        lb: (&ServiceResult, Option<&SourceAnnotation>),
         rule: &Rule,
         spec: &ProbeSpec,
         version: &SpecVersion,
     ) {
+        let (result, annotation) = lb;
         let Some(service) = self.service(&rule.service) else {
             plan.warnings.push(format!(
                 "{}: its Service {} is not known",
@@ -204,7 +211,16 @@ impl Context<'_> {
             return;
         };
         let spec = Arc::new(spec.clone());
-        let modes = self.sources(plan, result, rule, service, &spec);
+        let port = RulePort {
+            lb: result.load_balancer,
+            number: rule.port,
+            name: service_port_of(service, rule.port).and_then(|p| p.name.as_deref()),
+            protocol: spec.protocol,
+        };
+        let modes = |plan: &mut Plan| {
+            let choice = &self.settings.sources;
+            choice.modes(&result.object, annotation, port, &mut plan.warnings)
+        };
         match spec.target {
             TargetKind::Node => {
                 let port = match node_probe_port(&spec, service, rule.port) {
@@ -215,6 +231,7 @@ impl Context<'_> {
                         return;
                     }
                 };
+                let modes = modes(plan);
                 for (ip, source) in self
                     .node_ips
                     .iter()
@@ -234,6 +251,7 @@ impl Context<'_> {
                 }
             }
             TargetKind::Pod => {
+                let modes = modes(plan);
                 for local in self.local_endpoints(service, rule.port) {
                     let port = match spec.port {
                         ProbePort::Number(n) => n,
@@ -257,38 +275,22 @@ impl Context<'_> {
         }
     }
 
-    /// Where the probes of this rule's LB backends come from: the object's
-    /// `probesim.io/source` annotation, else the agent's policy (see [`super::sources`]).
-    fn sources(
+    /// The object's `probesim.io/source` annotation, parsed; a malformed one is a warning and
+    /// the agent's policy is used (see [`super::sources`]).
+    fn source_annotation(
         &self,
         plan: &mut Plan,
         result: &ServiceResult,
-        rule: &Rule,
-        service: &Service,
-        spec: &ProbeSpec,
-    ) -> Vec<SourceMode> {
+    ) -> Option<SourceAnnotation> {
         let object = &result.object;
-        let annotation =
-            self.annotation(object)
-                .and_then(|value| match SourceAnnotation::parse(value) {
-                    Ok(parsed) => Some(parsed),
-                    Err(e) => {
-                        plan.warnings.push(format!(
-                            "{object}: {e}; probed as the agent's --source says"
-                        ));
-                        None
-                    }
-                });
-        let port = RulePort {
-            lb: result.load_balancer,
-            number: rule.port,
-            name: service_port_of(service, rule.port).and_then(|p| p.name.as_deref()),
-            protocol: spec.protocol,
-        };
-        let object = object.to_string();
-        self.settings
-            .sources
-            .modes(&object, annotation.as_ref(), port, &mut plan.warnings)
+        let value = self.annotation(object)?;
+        SourceAnnotation::parse(value)
+            .map_err(|e| {
+                plan.warnings.push(format!(
+                    "{object}: {e}; probed as the agent's --source says"
+                ));
+            })
+            .ok()
     }
 
     /// The `probesim.io/source` annotation of the Service or Ingress an LB is configured from.
