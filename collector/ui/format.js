@@ -72,9 +72,14 @@ export function tickStep(span, px) {
 
 // Where a rule's probes come from, in words: emulated from the node or the LB's address, or
 // the real LB's own probes seen arriving (what it really got).
-export const SOURCE_WORDS = {
+const SOURCE_WORDS = {
   "node": ["from node", "probes sent from the node's own address"],
   "lb-source": ["from LB address", "probes sent from the LB's source address, through the node's packet path"],
   "syn": ["SYN probes", "half-open raw SYN probes"],
   "observed": ["real LB (observed)", "the real LB's probes, seen arriving at the node: what the LB really got"],
 };
+
+/** A source's [short, long] words; an unknown source is named as it is. */
+export function sourceWords(source) {
+  return SOURCE_WORDS[source] ?? [source, source];
+}

@@ -4,7 +4,7 @@
 // the DOM, so thousands of backends scroll smoothly. Zoom: ctrl/shift + wheel, double-click,
 // the +/− keys; pan: drag or the arrow keys.
 
-import { SOURCE_WORDS, clock, clockMs, duration, h, tickStep } from "./format.js";
+import { clock, clockMs, duration, h, sourceWords, tickStep } from "./format.js";
 import { OKABE_ITO, cssClass, fillFor, markerStyle, styleOf } from "./palette.js";
 
 export const LABEL_WIDTH = 300;
@@ -348,8 +348,8 @@ function headerLabel(lane) {
   return h("div.lane-header", { dataset: { version: lane.version, whatIf: lane.what_if, source: lane.source } },
     h("b", {}, lane.object.split("/").slice(1).join("/")), ` :${lane.port} · ${lane.lb} · `,
     lane.hop === "lb" ? "LB probe" : `${lane.hop} hop`, " · ",
-    h(`span.tag.source-${lane.source}`, { title: (SOURCE_WORDS[lane.source] ?? [lane.source, lane.source])[1] },
-      (SOURCE_WORDS[lane.source] ?? [lane.source])[0]), " · ",
+    h(`span.tag.source-${lane.source}`, { title: sourceWords(lane.source)[1] },
+      sourceWords(lane.source)[0]), " · ",
     h(lane.what_if ? "span.tag.tag-whatif" : "span.tag", {}, lane.what_if ? `what-if ${lane.version}` : lane.version),
     h("span.muted", { title: lane.probe }, ` ${lane.probe}`));
 }

@@ -3,7 +3,7 @@
 
 import { get } from "./api.js";
 import { go } from "./app.js";
-import { SOURCE_WORDS, clock, duration, h, lbName, shortObject } from "./format.js";
+import { clock, duration, h, lbName, shortObject, sourceWords } from "./format.js";
 import { cssClass, legend, styleOf } from "./palette.js";
 
 // Members shown as chips; more are drawn as a grid of cells.
@@ -109,7 +109,7 @@ function hops(groups) {
   if (!groups.length) return null;
   const ports = [...new Set(groups.map((g) => g.port))];
   const sources = new Set(groups.map((g) => g.source));
-  const from = (g) => sources.size > 1 ? ` ${(SOURCE_WORDS[g.source] ?? [g.source])[0]}` : "";
+  const from = (g) => sources.size > 1 ? ` ${sourceWords(g.source)[0]}` : "";
   return h("div.hops", {}, h("span.muted", {}, "path checks "), ports.map((port) =>
     h("span.hop-port", {}, h("b", {}, `:${port} `), groups
       .filter((g) => g.port === port)
@@ -117,7 +117,7 @@ function hops(groups) {
       .flatMap((g) => g.versions.filter((v) => !v.what_if).map((v) => {
         const inside = v.members.filter((m) => m.rotation === "in").length;
         return h(`span.hop.verdict-${v.verdict}`, { dataset: { hop: g.hop, verdict: v.verdict, source: g.source },
-          title: `${g.hop} check (${v.probe}, ${(SOURCE_WORDS[g.source] ?? [g.source])[1]}): ${inside} of ${v.members.length} pass` },
+          title: `${g.hop} check (${v.probe}, ${sourceWords(g.source)[1]}): ${inside} of ${v.members.length} pass` },
         `${verdictIcon(v.verdict)} ${g.hop}${from(g)} ${inside}/${v.members.length}`);
       })))));
 }
@@ -132,7 +132,7 @@ function findingsList(report) {
 }
 
 function sourceTag(source) {
-  const [text, title] = SOURCE_WORDS[source] ?? [source, source];
+  const [text, title] = sourceWords(source);
   return h(`span.tag.source.source-${source}`, { dataset: { source }, title }, text);
 }
 
