@@ -128,7 +128,7 @@ pub fn report(
         message: format!(
             "node {} stayed in {} for {} (max over probers{}) after {} at {}",
             w.node,
-            rotation_of(w.lb, w.source, several),
+            words::rotation(w.lb, w.source, several),
             words::secs(w.in_rotation.max),
             if w.open { ", still in at the end" } else { "" },
             w.cause,
@@ -169,19 +169,6 @@ pub fn report(
     }
 }
 
-/// "pod web-7d9 stopped accepting 4.1 s after Terminating; the ALB may send new requests until
-/// 17.2 s (max over probers): 13.1 s exposed — raise preStop to ≥ 18 s".
-/// `the ALB's rotation`; `the rotation of the real ALB (observed: its real probes)` where the
-/// LB's name carries its source.
-fn rotation_of(lb: probesim_agent::model::LbKind, source: SourceMode, several: bool) -> String {
-    let lb_from = words::lb_from(lb, source, several);
-    if lb_from.ends_with(')') {
-        format!("the rotation of {lb_from}")
-    } else {
-        format!("{lb_from}'s rotation")
-    }
-}
-
 fn latencies([registration, detection, exposure]: Samples) -> Latencies {
     Latencies {
         registration: Stats::of(registration),
@@ -190,7 +177,9 @@ fn latencies([registration, detection, exposure]: Samples) -> Latencies {
     }
 }
 
-/// The preStop verdict of a pod, naming the source when the Service has several.
+/// The preStop verdict of a pod, naming the source when the Service has several: "pod web-7d9
+/// stopped accepting 4.1 s after Terminating; the ALB may send new requests until 17.2 s (max
+/// over probers): 13.1 s exposed — raise preStop to ≥ 18 s".
 fn drain_finding(p: &crate::report::PodDrainReport, several: bool) -> Option<Finding> {
     let stopped = p.stopped_accepting_after?;
     let until = p.lb_stops_sending_after?;

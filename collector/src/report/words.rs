@@ -51,6 +51,17 @@ pub fn lb_from(kind: LbKind, from: SourceMode, several: bool) -> String {
     }
 }
 
+/// `the ALB's rotation`; `the rotation of the real ALB (observed: its real probes)` where the
+/// LB's name carries its source (as [`lb_from`] gives it).
+pub fn rotation(kind: LbKind, from: SourceMode, several: bool) -> String {
+    let lb_from = lb_from(kind, from, several);
+    if from == SourceMode::Observed || several {
+        format!("the rotation of {lb_from}")
+    } else {
+        format!("{lb_from}'s rotation")
+    }
+}
+
 /// `node`/`nodes`, `pod`/`pods`.
 pub fn targets(kind: TargetKind, n: usize) -> String {
     let word = match kind {
